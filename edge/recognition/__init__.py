@@ -1,0 +1,1 @@
+"""Reading plates and container codes from pictures with ONNX models run by our own code."""

@@ -1,0 +1,33 @@
+"""What the plate reader returns: one ``PlateRead`` per plate found in a picture."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PlateRead:
+    """A plate found in one frame.
+
+    ``text`` is normalised (upper case, no spaces or dashes) and is what HQ matches on; ``display``
+    is the same text laid out as the country writes it (``01 A 123 BC``). ``country`` is an ISO
+    3166-1 alpha-2 code, or None when no known syntax matched.
+    """
+
+    text: str
+    confidence: float
+    box: tuple[int, int, int, int]
+    display: str = ""
+    country: str | None = None
+    syntax: str | None = None
+    raw_text: str = ""
+    camera: str = ""
+    frame_seq: int = -1
+    timestamp: float = 0.0
+    kind: str = "plate"  # "plate", "container", "adr"
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["box"] = list(self.box)
+        return d
