@@ -1,0 +1,154 @@
+"""A deterministic schedule of vehicles crossing one lane.
+
+The synthetic camera and the scale simulator may run in different threads or processes; both derive
+what they show from the same ``(seed, epoch)``, so the truck the camera draws is the truck the scale
+weighs, without any channel between them. Times are wall-clock seconds (``time.time()``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+# Plate layouts the simulator draws: (country, syntax name, pattern). 'D' digit, 'L' Latin letter
+# valid on that country's plates, anything else literal. Region codes are drawn from real ranges.
+_UZ_REGIONS = ["01", "10", "20", "25", "30", "40", "50", "60", "70", "75", "80", "85", "90", "95"]
+_LAYOUTS: list[tuple[str, str, str, float]] = [
+    # country, syntax, pattern, weight
+    ("UZ", "UZ-private", "RR L DDD LL", 4.0),
+    ("UZ", "UZ-legal", "RR DDD LLL", 3.0),
+    ("KZ", "KZ-2012", "DDD LLL RR", 1.5),
+    ("KG", "KG-2016", "RR DDD LLL", 1.0),
+    ("TJ", "TJ-2018", "DDDD LL RR", 0.7),
+    ("RU", "RU-private", "L DDD LL RR", 1.0),
+    ("TR", "TR", "RR L DDDD", 0.7),
+]
+_LETTERS = "ABCDEFHKLMNPRSTUXYZ"
+_RU_LETTERS = "ABEKMHOPCTYX"
+
+
+@dataclass(frozen=True)
+class SimVehicle:
+    index: int
+    plate: str
+    """Normalised plate text (no spaces)."""
+    display: str
+    country: str
+    syntax: str
+    gross_kg: float
+    arrive: float
+    """Front enters the camera's view."""
+    loaded: float
+    """Fully on the platform: the scale has all axles from here."""
+    depart: float
+    """Starts to drive off."""
+    gone: float
+    """Off the platform and out of view."""
+    color: tuple[int, int, int]
+
+    def progress(self, t: float) -> float | None:
+        """Position along the lane: 0 entering view, 0.5 parked on the scale, 1 leaving; None outside."""
+        if t < self.arrive or t >= self.gone:
+            return None
+        if t < self.loaded:
+            return 0.5 * (t - self.arrive) / (self.loaded - self.arrive)
+        if t < self.depart:
+            return 0.5
+        return 0.5 + 0.5 * (t - self.depart) / (self.gone - self.depart)
+
+
+def make_plate(rng: random.Random) -> tuple[str, str, str, str]:
+    """(text, display, country, syntax) of a random plate in one of the simulated layouts."""
+    country, syntax, pattern, _ = rng.choices(_LAYOUTS, weights=[w for *_, w in _LAYOUTS])[0]
+    letters = _RU_LETTERS if country == "RU" else _LETTERS
+    region = rng.choice(_UZ_REGIONS) if country in ("UZ", "KG") else f"{rng.randint(1, 20):02d}"
+    out = []
+    region_used = False
+    for ch in pattern:
+        if ch == "D":
+            out.append(str(rng.randint(0, 9)))
+        elif ch == "L":
+            out.append(rng.choice(letters))
+        elif ch == "R":
+            if not region_used:
+                out.append(region)
+                region_used = True
+        else:
+            out.append(ch)
+    display = "".join(out)
+    return display.replace(" ", ""), display, country, syntax
+
+
+class Traffic:
+    """Vehicles arriving every ``period_s`` seconds from ``epoch``; vehicle ``i`` is fixed by the seed."""
+
+    def __init__(
+        self,
+        seed: int,
+        epoch: float,
+        period_s: float = 12.0,
+        drive_in_s: float = 3.0,
+        dwell_s: float = 4.0,
+        drive_out_s: float = 2.5,
+        settle_s: float = 1.0,
+        noise_kg: float = 2.0,
+    ) -> None:
+        if drive_in_s + dwell_s + drive_out_s >= period_s:
+            raise ValueError("a vehicle must be gone before the next arrives: period_s too short")
+        self.seed = seed
+        self.epoch = epoch
+        self.period_s = period_s
+        self.drive_in_s = drive_in_s
+        self.dwell_s = dwell_s
+        self.drive_out_s = drive_out_s
+        self.settle_s = settle_s
+        self.noise_kg = noise_kg
+
+    def vehicle(self, index: int) -> SimVehicle:
+        rng = random.Random(f"{self.seed}:{index}")
+        text, display, country, syntax = make_plate(rng)
+        gross = round(rng.uniform(8000, 42000) / 10) * 10
+        arrive = self.epoch + index * self.period_s
+        loaded = arrive + self.drive_in_s
+        depart = loaded + self.dwell_s
+        gone = depart + self.drive_out_s
+        color = (rng.randint(40, 200), rng.randint(40, 200), rng.randint(40, 200))
+        return SimVehicle(index, text, display, country, syntax, gross, arrive, loaded, depart, gone, color)
+
+    def index_at(self, t: float) -> int:
+        return math.floor((t - self.epoch) / self.period_s)
+
+    def vehicle_at(self, t: float) -> SimVehicle | None:
+        """The vehicle in the lane at ``t``, if any."""
+        i = self.index_at(t)
+        if i < 0:
+            return None
+        v = self.vehicle(i)
+        return v if v.arrive <= t < v.gone else None
+
+    def vehicles_between(self, t0: float, t1: float) -> list[SimVehicle]:
+        """Vehicles that were fully weighed (departed) in [t0, t1)."""
+        first = max(0, self.index_at(t0) - 1)
+        last = self.index_at(t1) + 1
+        return [v for i in range(first, last + 1) if t0 <= (v := self.vehicle(i)).depart < t1]
+
+    def weight_at(self, t: float) -> float:
+        """Platform load at ``t`` in kg, noise-free: ramps as axles roll on, settles with a damped swing."""
+        v = self.vehicle_at(t)
+        if v is None:
+            return 0.0
+        if t < v.arrive + self.drive_in_s * 0.4:
+            return 0.0  # still before the platform
+        if t < v.loaded:
+            frac = (t - v.arrive - self.drive_in_s * 0.4) / (self.drive_in_s * 0.6)
+            axles = math.ceil(frac * 3) / 3  # steps as each axle group rolls on
+            return v.gross_kg * axles
+        if t < v.depart:
+            dt = t - v.loaded
+            swing = 0.03 * v.gross_kg * math.exp(-dt * 5.0 / self.settle_s) * math.cos(dt * 12.0)
+            return v.gross_kg + swing
+        frac = (t - v.depart) / (self.drive_out_s * 0.6)
+        if frac >= 1:
+            return 0.0
+        return v.gross_kg * (1 - math.ceil(frac * 3) / 3)
