@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,7 +30,18 @@ from edge.errors import ConfigError
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 """Ids become MQTT topic levels and file names: no '/', '+', '#', spaces."""
 
-Identifier = Annotated[str, Field(pattern=_ID)]
+
+
+def _check_id(v: str) -> str:
+    if not re.fullmatch(_ID, v):
+        raise ValueError(
+            f"{v!r} is not a valid id: use letters, digits, '-' and '_' only, at most 64 characters "
+            "(ids become MQTT topic levels and file names)"
+        )
+    return v
+
+
+Identifier = Annotated[str, AfterValidator(_check_id)]
 
 
 class _Model(BaseModel):

@@ -1,7 +1,151 @@
-"""``customs-edge``: placeholder until the controller lands."""
+"""``customs-edge``: the controller (``run``), the HQ subscriber (``hq``), reading files (``read``), the demo.
+
+Data goes to stdout, logs to stderr. Exit codes: 0 ok, 1 the work failed, 2 could not start (bad
+arguments or config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
 import sys
+import threading
+from pathlib import Path
+
+from edge import __version__
+from edge.errors import ConfigError, EdgeError
+
+log = logging.getLogger("customs-edge")
+
+
+def _setup_logging(level: str) -> None:
+    try:
+        from edge.service.logging import setup_logging
+    except ImportError:  # pragma: no cover - during bootstrap
+        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return
+    setup_logging(level)
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    while not stop.wait(1.0):
+        pass
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.config import load_config
+    from edge.controller import PostController
+
+    cfg = load_config(args.config)
+    controller = PostController(cfg)
+    controller.start()
+    service = _start_service(controller)
+    try:
+        _wait_for_signal()
+    finally:
+        if service is not None:
+            service()
+        controller.stop()
+    return 0
+
+
+def _start_service(controller: object) -> object | None:
+    """systemd readiness and watchdog, when run under systemd; returns the stop function."""
+    try:
+        from edge.service import systemd
+    except ImportError:  # pragma: no cover
+        return None
+    systemd.ready()
+    dog = systemd.Watchdog(controller.alive)  # type: ignore[attr-defined]
+    dog.start()
+
+    def stop() -> None:
+        systemd.stopping()
+        dog.stop()
+
+    return stop
+
+
+def cmd_hq(args: argparse.Namespace) -> int:
+    from edge.cli.hq import run_hq
+
+    return run_hq(args)
+
+
+def cmd_read(args: argparse.Namespace, rest: list[str]) -> int:
+    from edge.recognition.cli import main as read_main
+
+    return read_main(rest)
+
+
+def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
+    from edge.demo import main as demo_main
+
+    return demo_main(rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="customs-edge",
+        description="Customs post edge controller.",
+        epilog="examples:\n  customs-edge run --config /etc/customs-edge/post.toml\n"
+        "  customs-edge hq --broker 127.0.0.1:1883 --db hq.sqlite\n"
+        "  customs-edge read photo.jpg truck.mp4\n  customs-edge demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"customs-edge {__version__}")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the post controller")
+    run.add_argument("--config", "-c", type=Path, required=True)
+    hq = sub.add_parser("hq", help="run the HQ subscriber (or query HQ's store)")
+    hq.add_argument("--config", "-c", type=Path, help="post-style TOML with an [hq] and [broker] section")
+    hq.add_argument("--broker", default="127.0.0.1:1883", help="host:port of HQ's broker")
+    hq.add_argument("--db", default="hq.sqlite", help="SQLite path or postgresql:// DSN")
+    hq.add_argument("--group", default="hq", help="shared-subscription group")
+    hq.add_argument("--keys", type=Path, help="folder of posts' public keys (<post>.pem); default: trust on first use")
+    hq.add_argument("--quiet", action="store_true", help="don't print events")
+    sub.add_parser("read", help="read plates in images or videos (one JSON line each)", add_help=False)
+    sub.add_parser("demo", help="a whole simulated post on this machine", add_help=False)
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("customs-edge: not yet", file=sys.stderr)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # read and demo own their arguments: everything after the subcommand is theirs.
+    for i, a in enumerate(argv):
+        if a in ("read", "demo"):
+            args = parser.parse_args(argv[: i + 1])
+            _setup_logging(args.log_level)
+            rest = argv[i + 1 :]
+            return cmd_read(args, rest) if a == "read" else cmd_demo(args, rest)
+        if not a.startswith("-"):
+            break
+    args = parser.parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "hq":
+            return cmd_hq(args)
+    except ConfigError as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    except EdgeError as err:
+        print(f"customs-edge: {err}", file=sys.stderr)
+        return 1
     return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""The post controller: builds lanes, the plate reader, the journal and the uplink from one config.
+
+The order of work for every crossing is the project's central promise: the lane assembles the event,
+the journal commits it (fsync) and only then is anyone told it exists (uplink, local listeners).
+If the commit fails (disk full, I/O error) the event stays in memory and is retried; it is never
+handed on uncommitted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edge import __version__
+from edge.config import PostConfig
+from edge.events import VehicleEvent
+from edge.evidence import EvidenceStore
+from edge.lane.runtime import Lane
+from edge.outbox.journal import Journal, StoredEvent
+from edge.outbox.signing import PostKey
+from edge.outbox.uplink import Uplink
+from edge.recognition.reader import PlateReader
+from edge.weighing.records import WeighingRecords
+
+log = logging.getLogger(__name__)
+
+EventListener = Callable[[StoredEvent], None]
+
+
+class PostController:
+    EVIDENCE_SHARE = 0.5
+    """Part of the storage quota that evidence images may use; the journal and records get the rest."""
+
+    def __init__(self, cfg: PostConfig, *, connect: bool = True) -> None:
+        self.cfg = cfg
+        self.post_id = cfg.post.id
+        self.data_dir = Path(cfg.storage.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.key = PostKey.load_or_create(self.data_dir / "keys" / "post_ed25519.pem")
+        self.journal = Journal(self.data_dir / "journal.sqlite", self.key, self.post_id)
+        self.records = WeighingRecords(self.data_dir / "weighings.sqlite")
+        self.evidence = EvidenceStore(
+            self.data_dir / "evidence",
+            quota_bytes=int(cfg.storage.quota_mb * 1024 * 1024 * self.EVIDENCE_SHARE),
+            retention_s=cfg.storage.retention_days * 86400,
+            alarm_fraction=cfg.storage.quota_alarm_fraction,
+        )
+        self.reader = PlateReader(cfg.recognition)
+        self._reader_lock = threading.Lock()
+        self.uplink: Uplink | None = Uplink(cfg.broker, self.post_id, self.journal) if connect else None
+        self.lanes = [
+            Lane(self.post_id, lane, self.reader, self._reader_lock, self._on_event, records=self.records,
+                 evidence=self.evidence.put_image)
+            for lane in cfg.lanes
+        ]
+        self._listeners: list[EventListener] = []
+        self._unsaved: deque[VehicleEvent] = deque()
+        self._unsaved_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._status_thread: threading.Thread | None = None
+        self.started_at = time.time()
+
+    def add_listener(self, fn: EventListener) -> None:
+        """Called with each event after it is committed (``edgectl events tail``, the demo)."""
+        self._listeners.append(fn)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.uplink is not None:
+            self.uplink.start()
+        for lane in self.lanes:
+            lane.start()
+        self._status_thread = threading.Thread(target=self._status_loop, name="status", daemon=True)
+        self._status_thread.start()
+        log.info("post %s: %d lane(s) running", self.post_id, len(self.lanes))
+
+    def stop(self) -> None:
+        self._stop.set()
+        for lane in self.lanes:
+            lane.stop()
+        self._retry_unsaved()
+        if self._status_thread is not None:
+            self._status_thread.join(5)
+        self._write_status()
+        if self.uplink is not None:
+            self.uplink.stop()
+        self.journal.close()
+        self.records.close()
+        log.info("post %s stopped", self.post_id)
+
+    def alive(self) -> bool:
+        return all(lane.alive() for lane in self.lanes)
+
+    # -- events -------------------------------------------------------------------------------------
+
+    def _on_event(self, ev: VehicleEvent) -> None:
+        with self._unsaved_lock:
+            self._unsaved.append(ev)
+        self._retry_unsaved()
+
+    def _retry_unsaved(self) -> None:
+        """Commit queued events in order; stop at the first failure so order is kept."""
+        committed: list[StoredEvent] = []
+        with self._unsaved_lock:
+            while self._unsaved:
+                ev = self._unsaved[0]
+                try:
+                    stored = self.journal.append(ev.payload())
+                except Exception:
+                    log.exception("journal commit failed; %d event(s) held in memory, will retry",
+                                  len(self._unsaved))
+                    break
+                self._unsaved.popleft()
+                committed.append(stored)
+        for stored in committed:
+            if self.uplink is not None:
+                self.uplink.kick()
+            for fn in self._listeners:
+                try:
+                    fn(stored)
+                except Exception:
+                    log.exception("event listener failed")
+
+    # -- status -------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        count, oldest = self.journal.backlog()
+        return {
+            "post_id": self.post_id,
+            "version": __version__,
+            "pid": os.getpid(),
+            "time": time.time(),
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "lanes": [lane.health() for lane in self.lanes],
+            "backlog": {"events": count, "oldest_age_s": oldest, "unsaved": len(self._unsaved)},
+            "uplink": self.uplink.status() if self.uplink is not None else None,
+            "models": self.reader.model_versions(),
+        }
+
+    def _write_status(self) -> None:
+        """``edgectl status`` reads this file: the controller's own view, refreshed every few seconds."""
+        try:
+            data = json.dumps(self.status(), default=str)
+            tmp = self.data_dir / "status.json.tmp"
+            tmp.write_text(data)
+            os.replace(tmp, self.data_dir / "status.json")
+        except Exception:
+            log.exception("could not write status file")
+
+    def _status_loop(self) -> None:
+        last_housekeeping = 0.0
+        while not self._stop.wait(2.0):
+            self._retry_unsaved()
+            self._write_status()
+            if time.monotonic() - last_housekeeping >= 60.0:
+                last_housekeeping = time.monotonic()
+                try:
+                    self.evidence.enforce()
+                except Exception:
+                    log.exception("evidence housekeeping failed")
