@@ -49,7 +49,7 @@ class _Model(BaseModel):
 
 
 CAMERA_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "synthetic", "usb")
-SCALE_SCHEMES = ("socket", "rfc2217", "loop", "sim")
+SCALE_SCHEMES = ("socket", "rfc2217", "loop")
 
 
 def check_camera_url(url: str) -> str:
@@ -199,6 +199,8 @@ class ScaleSection(_Model):
     stable_tolerance: float = Field(20.0, ge=0)
     zero_tolerance: float = Field(40.0, ge=0)
     mode: Literal["static", "axle"] = "static"
+    axle_gap_s: float = Field(4.0, gt=0, description="axle mode: an empty platform this long ends the vehicle")
+    silence_timeout_s: float = Field(3.0, gt=0, description="no frame this long: the indicator is gone")
 
     @field_validator("url")
     @classmethod
@@ -250,12 +252,24 @@ class RecognitionSection(_Model):
     countries: list[str] = Field(default_factory=list, description="preferred countries first; empty: all")
 
 
-class HQSection(_Model):
-    """Used by ``customs-edge hq``: where HQ stores events and how it splits work."""
+class MetricsSection(_Model):
+    """A local Prometheus endpoint; off by default, and loopback only (the post's network is not ours)."""
 
-    db_url: str = "sqlite:///hq.sqlite"
+    enabled: bool = False
+    host: Literal["127.0.0.1", "::1", "localhost"] = "127.0.0.1"
+    port: int = Field(9464, ge=1, le=65535)
+
+
+class HQSection(_Model):
+    """Used by ``customs-edge hq``: where HQ stores events, whose keys it trusts, how it splits work."""
+
+    db: str = Field("hq.sqlite", description="SQLite path, or a postgresql:// DSN")
     share_group: Identifier = "hq"
     client_id: str | None = None
+    keys_dir: Path | None = Field(None, description="posts' public keys as <post_id>.pub (base64) or .pem")
+    trust_on_first_use: bool = Field(
+        False, description="accept an unknown post's first key (demo, lab); never at a real HQ"
+    )
 
 
 class PostConfig(_Model):
@@ -264,7 +278,7 @@ class PostConfig(_Model):
     storage: StorageSection
     recognition: RecognitionSection = RecognitionSection()
     lanes: list[LaneSection] = Field(min_length=1)
-    hq: HQSection | None = None
+    metrics: MetricsSection = MetricsSection()
 
     @model_validator(mode="after")
     def _unique_lanes(self) -> PostConfig:
@@ -273,6 +287,14 @@ class PostConfig(_Model):
         if dup:
             raise ValueError(f"lane ids must be unique: {', '.join(dup)}")
         return self
+
+
+class HQConfig(_Model):
+    """HQ's subscriber process: its broker connection and its store."""
+
+    broker: BrokerSection = BrokerSection()
+    hq: HQSection = HQSection()
+    metrics: MetricsSection = MetricsSection()
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -310,7 +332,19 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> PostConfig:
 
 def load_config(path: str | os.PathLike[str]) -> PostConfig:
     """Read and validate a post's TOML file; relative paths in it are relative to the file."""
-    p = Path(path)
+    data = _read_toml(Path(path))
+    return parse_config(data, str(path))
+
+
+def load_hq_config(path: str | os.PathLike[str]) -> HQConfig:
+    data = _read_toml(Path(path))
+    try:
+        return HQConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(str(path), problems_from(err)) from err
+
+
+def _read_toml(p: Path) -> dict[str, Any]:
     try:
         raw = p.read_bytes()
     except OSError as err:
@@ -320,14 +354,27 @@ def load_config(path: str | os.PathLike[str]) -> PostConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(str(p), [("", f"not valid TOML: {err}")]) from err
     _resolve_paths(data, p.parent.resolve())
-    return parse_config(data, str(p))
+    return data
+
+
+_PATH_KEYS = {
+    "storage": ("data_dir",),
+    "recognition": ("models_dir",),
+    "hq": ("keys_dir",),
+}
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
-    """Make the storage and model directories absolute against the config file's folder."""
-    storage = data.get("storage")
-    if isinstance(storage, dict) and isinstance(storage.get("data_dir"), str):
-        storage["data_dir"] = str(base / storage["data_dir"])
-    rec = data.get("recognition")
-    if isinstance(rec, dict) and isinstance(rec.get("models_dir"), str):
-        rec["models_dir"] = str(base / rec["models_dir"])
+    """Make folder paths absolute against the config file's folder, so the process's cwd never matters."""
+    for section, keys in _PATH_KEYS.items():
+        sect = data.get(section)
+        if not isinstance(sect, dict):
+            continue
+        for key in keys:
+            if isinstance(sect.get(key), str):
+                sect[key] = str(base / sect[key])
+    tls = data.get("broker", {}).get("tls") if isinstance(data.get("broker"), dict) else None
+    if isinstance(tls, dict):
+        for key in ("ca_file", "cert_file", "key_file"):
+            if isinstance(tls.get(key), str):
+                tls[key] = str(base / tls[key])

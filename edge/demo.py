@@ -164,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         lane_epoch = epoch + i * args.period / args.lanes
         traffic[lane_id] = Traffic(seed, lane_epoch, period_s=args.period)
         protocol = PROTOCOLS[i % 2]
-        sim = ScaleSimulator(protocol, traffic[lane_id])
-        sim.start_pty()
+        sim = ScaleSimulator(protocol, traffic[lane_id], transport="pty", seed=seed)
+        sim.start()
         sims.append(sim)
         lanes.append({
             "id": lane_id,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge.cli.edgectl import main as edgectl
-from edge.config import load_config, redact_url
+from edge.config import load_config, load_hq_config, redact_url
 from edge.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,10 +42,15 @@ def problems(tmp_path: Path, text: str) -> dict[str, str]:
     return dict(exc.value.problems)
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "deploy" / "config").glob("*.toml")))
-def test_example_configs_validate(name: str) -> None:
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "deploy" / "config").glob("post-*.toml")))
+def test_example_post_configs_validate(name: str) -> None:
     cfg = load_config(ROOT / "deploy" / "config" / name)
     assert cfg.lanes
+
+
+def test_example_hq_config_validates() -> None:
+    cfg = load_hq_config(ROOT / "deploy" / "config" / "hq-example.toml")
+    assert cfg.hq.keys_dir is not None and not cfg.hq.trust_on_first_use
 
 
 def test_good_config_resolves_relative_paths(tmp_path: Path) -> None:

@@ -61,7 +61,12 @@ ReadingCallback = Callable[[Reading], None]
 
 
 class ScaleDriver(abc.ABC):
-    """A scale indicator on some serial transport; calls ``on_reading`` for each valid frame."""
+    """A scale indicator on some serial transport; calls ``on_reading`` for each validly framed reading.
+
+    That includes overload/underload readings and replies without a weight (``weight`` None), so a
+    weighing detector can raise alarms; check :attr:`Reading.valid` before using ``weight``. Broken
+    frames are never delivered, only counted in :meth:`health`.
+    """
 
     url: str
     protocol: str

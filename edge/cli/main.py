@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Customs post edge controller.",
         epilog="examples:\n  customs-edge run --config /etc/customs-edge/post.toml\n"
         "  customs-edge hq --broker 127.0.0.1:1883 --db hq.sqlite\n"
+        "  customs-edge hq query plate 01A123BC --json\n"
         "  customs-edge read photo.jpg truck.mp4\n  customs-edge demo",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -121,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["hq", "query"]:
+        from edge.hq.query import main as query_main
+
+        return query_main(argv[2:])
     parser = build_parser()
     # read and demo own their arguments: everything after the subcommand is theirs.
     for i, a in enumerate(argv):
