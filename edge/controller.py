@@ -66,6 +66,7 @@ class PostController:
         self._stop = threading.Event()
         self._status_thread: threading.Thread | None = None
         self.started_at = time.time()
+        self._last_status_loop = time.monotonic()
 
     def add_listener(self, fn: EventListener) -> None:
         """Called with each event after it is committed (``edgectl events tail``, the demo)."""
@@ -97,7 +98,14 @@ class PostController:
         log.info("post %s stopped", self.post_id)
 
     def alive(self) -> bool:
-        return all(lane.alive() for lane in self.lanes)
+        """Every loop of the controller still turns; systemd's watchdog restarts us when one hangs."""
+        status_ok = (
+            self._status_thread is not None
+            and self._status_thread.is_alive()
+            and time.monotonic() - self._last_status_loop < 30.0
+        )
+        uplink_ok = self.uplink is None or self.uplink.alive()
+        return status_ok and uplink_ok and all(lane.alive() for lane in self.lanes)
 
     # -- events -------------------------------------------------------------------------------------
 
@@ -158,6 +166,7 @@ class PostController:
     def _status_loop(self) -> None:
         last_housekeeping = 0.0
         while not self._stop.wait(2.0):
+            self._last_status_loop = time.monotonic()
             self._retry_unsaved()
             self._write_status()
             if time.monotonic() - last_housekeeping >= 60.0:

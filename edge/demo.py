@@ -34,6 +34,7 @@ from drivers.sim.traffic import Traffic
 from edge.broker import ensure_broker
 from edge.hq.store import SqliteEventStore
 from edge.hq.subscriber import HQSubscriber
+from edge.outbox.signing import PostKey
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     write_config(config_path, post_id=post_id, broker=(broker.host, broker.port), lanes=lanes,
                  data_dir=data_dir / "post")
 
+    # Enrol the post's signing key at HQ, as a real commissioning does (deploy/keys.md): HQ then
+    # accepts only events signed by this post, chained without gaps.
+    post_key = PostKey.load_or_create(data_dir / "post" / "keys" / "post_ed25519.pem")
     store = SqliteEventStore(data_dir / "hq.sqlite")
     printer = Printer(traffic, as_json=args.json)
-    hq = HQSubscriber(broker.host, broker.port, store, share_group=f"demo{os.getpid()}", on_event=printer)
+    hq = HQSubscriber(broker.host, broker.port, store, share_group=f"demo{os.getpid()}",
+                      keys={post_id: post_key.public}, on_event=printer)
     hq.start()
     say(f"HQ subscriber storing into {data_dir / 'hq.sqlite'}")
 

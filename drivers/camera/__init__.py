@@ -10,7 +10,8 @@
 ``file:///path/video.mp4?loop=1&pace=fast``    a video file, paced at its frame rate (``realtime``) or
                                                as fast as it decodes (``fast``); looped or not
 ``synthetic://LANE?seed=1&epoch=0&period=12``  the simulated lane (``width``, ``height``, ``fps``,
-                                               ``noise``, ``pace``, ``drive_in``, ``dwell``, ``drive_out``)
+                                               ``noise``, ``pace``, ``drive_in``, ``dwell``, ``drive_out``,
+                                               ``count``: that many trucks, then an empty lane)
 ============================================  ==========================================================
 
 Options may also be passed as keyword arguments to :func:`open_source`; they override the URL's.
@@ -51,7 +52,7 @@ _ALLOWED = {
     "usb": {"width", "height", "fps", "fourcc"},
     "file": {"loop", "pace"},
     "synthetic": {"seed", "epoch", "period", "width", "height", "fps", "noise", "pace", "drive_in", "dwell",
-                  "drive_out", "t0"},
+                  "drive_out", "t0", "count"},
 }
 
 
@@ -201,7 +202,8 @@ def _synthetic_opener(o: dict[str, Any]) -> Opener:
     t0 = _num(o["t0"], float, "t0") if "t0" in o else None
     timing = {k: _num(o[q], float, q, 0.1) for k, q in
               (("drive_in_s", "drive_in"), ("dwell_s", "dwell"), ("drive_out_s", "drive_out")) if q in o}
-    traffic = Traffic(seed, epoch, period, **timing)  # raises ValueError for impossible timings
+    count = _num(o["count"], int, "count", 0) if "count" in o else None
+    traffic = Traffic(seed, epoch, period, count=count, **timing)  # ValueError for impossible timings
     renderer = SceneRenderer(traffic, width, height, noise=noise, seed=seed)
     return lambda: SyntheticStream(renderer, fps, pace=pace, t0=t0)
 

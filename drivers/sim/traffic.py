@@ -93,6 +93,7 @@ class Traffic:
         drive_out_s: float = 2.5,
         settle_s: float = 1.0,
         noise_kg: float = 2.0,
+        count: int | None = None,
     ) -> None:
         if drive_in_s + dwell_s + drive_out_s >= period_s:
             raise ValueError("a vehicle must be gone before the next arrives: period_s too short")
@@ -104,6 +105,8 @@ class Traffic:
         self.drive_out_s = drive_out_s
         self.settle_s = settle_s
         self.noise_kg = noise_kg
+        self.count = count
+        """Vehicles 0..count-1 come, then the lane stays empty (tests, benchmarks); None: no end."""
 
     def vehicle(self, index: int) -> SimVehicle:
         rng = random.Random(f"{self.seed}:{index}")
@@ -122,7 +125,7 @@ class Traffic:
     def vehicle_at(self, t: float) -> SimVehicle | None:
         """The vehicle in the lane at ``t``, if any."""
         i = self.index_at(t)
-        if i < 0:
+        if i < 0 or (self.count is not None and i >= self.count):
             return None
         v = self.vehicle(i)
         return v if v.arrive <= t < v.gone else None
@@ -131,6 +134,8 @@ class Traffic:
         """Vehicles that were fully weighed (departed) in [t0, t1)."""
         first = max(0, self.index_at(t0) - 1)
         last = self.index_at(t1) + 1
+        if self.count is not None:
+            last = min(last, self.count - 1)
         return [v for i in range(first, last + 1) if t0 <= (v := self.vehicle(i)).depart < t1]
 
     def weight_at(self, t: float) -> float:

@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from edge import __version__
@@ -20,12 +21,9 @@ log = logging.getLogger("customs-edge")
 
 
 def _setup_logging(level: str) -> None:
-    try:
-        from edge.service.logging import setup_logging
-    except ImportError:  # pragma: no cover - during bootstrap
-        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        return
-    setup_logging(level)
+    from edge.service.logging import setup_logging
+
+    setup_logging(level.upper())
 
 
 def _wait_for_signal() -> None:
@@ -48,24 +46,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     controller = PostController(cfg)
     controller.start()
-    service = _start_service(controller)
+    metrics = None
+    if cfg.metrics.enabled:
+        from edge.service.metrics import MetricsServer, figures_from_status
+
+        metrics = MetricsServer(cfg.metrics.port, lambda: figures_from_status(controller.status()),
+                                host=cfg.metrics.host, disk_paths=[cfg.storage.data_dir])
+        metrics.start()
+    stop_service = _start_service(controller.alive)
     try:
         _wait_for_signal()
     finally:
-        if service is not None:
-            service()
+        stop_service()
+        if metrics is not None:
+            metrics.stop()
         controller.stop()
     return 0
 
 
-def _start_service(controller: object) -> object | None:
-    """systemd readiness and watchdog, when run under systemd; returns the stop function."""
-    try:
-        from edge.service import systemd
-    except ImportError:  # pragma: no cover
-        return None
+def _start_service(health: Callable[[], bool]) -> Callable[[], None]:
+    """Tell systemd we are ready and feed its watchdog while ``health()`` holds; returns the stop function.
+
+    Outside systemd both do nothing, so the same code runs on a technician's laptop.
+    """
+    from edge.service import systemd
+
     systemd.ready()
-    dog = systemd.Watchdog(controller.alive)  # type: ignore[attr-defined]
+    dog = systemd.Watchdog(health)
     dog.start()
 
     def stop() -> None:
@@ -114,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     hq.add_argument("--db", default="hq.sqlite", help="SQLite path or postgresql:// DSN")
     hq.add_argument("--group", default="hq", help="shared-subscription group")
     hq.add_argument("--keys", type=Path, help="folder of posts' public keys (<post>.pem); default: trust on first use")
+    hq.add_argument("--trust-on-first-use", action="store_true",
+                    help="pin an unknown post's first key (demo, lab; never at a real HQ)")
+    hq.add_argument("--json", action="store_true", help="print events as JSON lines")
     hq.add_argument("--quiet", action="store_true", help="don't print events")
     sub.add_parser("read", help="read plates in images or videos (one JSON line each)", add_help=False)
     sub.add_parser("demo", help="a whole simulated post on this machine", add_help=False)
