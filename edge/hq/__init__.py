@@ -1,0 +1,1 @@
+"""HQ side: the subscriber that verifies, stores and acknowledges events from every post."""

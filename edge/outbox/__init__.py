@@ -1,0 +1,1 @@
+"""Durable delivery from the post to HQ: the signed journal (source of truth) and the MQTT uplink."""

@@ -1,0 +1,95 @@
+"""Building blocks for delivery tests: a post (key, journal, uplink) and an HQ (store, subscriber)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.config import BrokerSection
+from edge.hq.store import SqliteEventStore
+from edge.hq.subscriber import HQSubscriber
+from edge.outbox.journal import Journal
+from edge.outbox.signing import PostKey
+from edge.outbox.uplink import Uplink
+from tests.conftest import clear_retained_posts
+
+
+def event_payload(post_id: str, lane_id: str, n: int = 0) -> dict[str, Any]:
+    return {
+        "schema": "customs.vehicle_event/1",
+        "event_id": str(uuid.uuid4()),
+        "post_id": post_id,
+        "lane_id": lane_id,
+        "first_seen": "2026-11-28T21:30:01.120Z",
+        "plate": {"text": f"01A{n % 1000:03d}BC", "country": "UZ", "confidence": 0.97},
+        "weighing": {"gross": 20000 + n, "unit": "kg"},
+        "flags": {},
+    }
+
+
+def clear_retained(host: str, port: int, post_id: str) -> None:
+    """Remove a test post's retained status and ack so the shared broker does not collect them."""
+    clear_retained_posts(host, port, [post_id])
+
+
+def broker_section(host: str, port: int, **kw: Any) -> BrokerSection:
+    return BrokerSection.model_validate({"host": host, "port": port, **kw})
+
+
+@dataclass
+class Post:
+    post_id: str
+    dir: Path
+    key: PostKey
+    journal: Journal
+    uplink: Uplink
+
+    def append(self, lane: str, n: int = 0) -> int:
+        seq = self.journal.append(event_payload(self.post_id, lane, n)).seq
+        self.uplink.kick()
+        return seq
+
+    def close(self) -> None:
+        self.uplink.stop()
+        self.journal.close()
+
+
+def make_post(tmp: Path, post_id: str, host: str, port: int, **broker_kw: Any) -> Post:
+    d = tmp / post_id
+    key = PostKey.load_or_create(d / "post.key")
+    journal = Journal(d / "journal.sqlite", key, post_id)
+    # Short session expiry: the shared broker must not keep test sessions (and their queues) for days.
+    broker_kw.setdefault("session_expiry_s", 60)
+    broker = broker_section(host, port, client_id=f"post-{post_id}", **broker_kw)
+    return Post(post_id, d, key, journal, Uplink(broker, post_id, journal))
+
+
+@dataclass
+class HQ:
+    store: SqliteEventStore
+    sub: HQSubscriber
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    def close(self) -> None:
+        self.sub.stop()
+        self.store.close()
+
+
+def make_hq(tmp: Path, host: str, port: int, group: str, keys: dict[str, Any] | None = None,
+            name: str = "hq", watch: str | None = None, **kw: Any) -> HQ:
+    """An HQ on the broker; ``seen`` collects the events of post ``watch`` (the shared broker carries others')."""
+    store = SqliteEventStore(tmp / f"{name}.sqlite")
+    seen: list[dict[str, Any]] = []
+
+    def on_event(p: dict[str, Any]) -> None:
+        if watch is None or p.get("post_id") == watch:
+            seen.append(p)
+
+    sub = HQSubscriber(
+        host, port, store, share_group=group, keys=keys, trust_on_first_use=keys is None,
+        on_event=on_event,
+        client_id=f"{group}-{name}", session_expiry_s=kw.pop("session_expiry_s", 60), **kw,
+    )
+    return HQ(store, sub, seen)
