@@ -252,6 +252,36 @@ class RecognitionSection(_Model):
     countries: list[str] = Field(default_factory=list, description="preferred countries first; empty: all")
 
 
+class ScreeningSection(_Model):
+    """How far a weighed truck may be from its declared gross weight before it is flagged."""
+
+    weight_tolerance_pct: float = Field(5.0, ge=0, le=100)
+    weight_tolerance_kg: float = Field(300.0, ge=0)
+
+
+class CommandsSection(_Model):
+    """HQ's public key for signed commands; with neither given, the post accepts no commands."""
+
+    hq_public_key: str | None = Field(None, description="base64 of the raw Ed25519 key, or PEM")
+    hq_public_key_file: Path | None = None
+    max_clock_skew_s: float = Field(300.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> CommandsSection:
+        if self.hq_public_key is not None and self.hq_public_key_file is not None:
+            raise ValueError("give hq_public_key or hq_public_key_file, not both")
+        return self
+
+    def public_key(self) -> str | None:
+        if self.hq_public_key_file is not None:
+            try:
+                return self.hq_public_key_file.read_text().strip()
+            except OSError as err:
+                raise ConfigError(str(self.hq_public_key_file),
+                                  [("commands.hq_public_key_file", f"cannot read: {err.strerror}")]) from err
+        return self.hq_public_key
+
+
 class MetricsSection(_Model):
     """A local Prometheus endpoint; off by default, and loopback only (the post's network is not ours)."""
 
@@ -278,6 +308,8 @@ class PostConfig(_Model):
     storage: StorageSection
     recognition: RecognitionSection = RecognitionSection()
     lanes: list[LaneSection] = Field(min_length=1)
+    screening: ScreeningSection = ScreeningSection()
+    commands: CommandsSection = CommandsSection()
     metrics: MetricsSection = MetricsSection()
 
     @model_validator(mode="after")
@@ -361,6 +393,7 @@ _PATH_KEYS = {
     "storage": ("data_dir",),
     "recognition": ("models_dir",),
     "hq": ("keys_dir",),
+    "commands": ("hq_public_key_file",),
 }
 
 

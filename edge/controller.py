@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from edge import __version__
-from edge.config import PostConfig
+from edge.commands import CommandProcessor
+from edge.config import LaneSection, PostConfig, load_config
+from edge.errors import CommandError
 from edge.events import VehicleEvent
 from edge.evidence import EvidenceStore
 from edge.lane.runtime import Lane
+from edge.lane.screening import Declarations, Watchlist
 from edge.outbox.journal import Journal, StoredEvent
 from edge.outbox.signing import PostKey
 from edge.outbox.uplink import Uplink
@@ -37,14 +40,22 @@ EventListener = Callable[[StoredEvent], None]
 class PostController:
     EVIDENCE_SHARE = 0.5
     """Part of the storage quota that evidence images may use; the journal and records get the rest."""
+    JOURNAL_SHARE = 0.4
+    TELEMETRY_EVERY_S = 10.0
+    HOUSEKEEPING_EVERY_S = 60.0
 
-    def __init__(self, cfg: PostConfig, *, connect: bool = True) -> None:
+    def __init__(self, cfg: PostConfig, *, connect: bool = True, config_path: Path | None = None) -> None:
         self.cfg = cfg
+        self.config_path = config_path
         self.post_id = cfg.post.id
         self.data_dir = Path(cfg.storage.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.key = PostKey.load_or_create(self.data_dir / "keys" / "post_ed25519.pem")
-        self.journal = Journal(self.data_dir / "journal.sqlite", self.key, self.post_id)
+        self.journal = Journal(
+            self.data_dir / "journal.sqlite", self.key, self.post_id,
+            quota_bytes=int(cfg.storage.quota_mb * 1024 * 1024 * self.JOURNAL_SHARE),
+            alarm_fraction=cfg.storage.quota_alarm_fraction,
+        )
         self.records = WeighingRecords(self.data_dir / "weighings.sqlite")
         self.evidence = EvidenceStore(
             self.data_dir / "evidence",
@@ -54,12 +65,17 @@ class PostController:
         )
         self.reader = PlateReader(cfg.recognition)
         self._reader_lock = threading.Lock()
-        self.uplink: Uplink | None = Uplink(cfg.broker, self.post_id, self.journal) if connect else None
-        self.lanes = [
-            Lane(self.post_id, lane, self.reader, self._reader_lock, self._on_event, records=self.records,
-                 evidence=self.evidence.put_image)
-            for lane in cfg.lanes
-        ]
+        self.watchlist = Watchlist(self.data_dir / "watchlist.json")
+        self.declarations = Declarations(
+            self.data_dir / "declarations.json",
+            tolerance_pct=cfg.screening.weight_tolerance_pct,
+            tolerance_kg=cfg.screening.weight_tolerance_kg,
+        )
+        self.commands = self._command_processor()
+        self.uplink: Uplink | None = (
+            Uplink(cfg.broker, self.post_id, self.journal, on_command=self.commands) if connect else None
+        )
+        self.lanes = [self._make_lane(lane) for lane in cfg.lanes]
         self._listeners: list[EventListener] = []
         self._unsaved: deque[VehicleEvent] = deque()
         self._unsaved_lock = threading.Lock()
@@ -67,6 +83,71 @@ class PostController:
         self._status_thread: threading.Thread | None = None
         self.started_at = time.time()
         self._last_status_loop = time.monotonic()
+
+    def _make_lane(self, lane: LaneSection) -> Lane:
+        return Lane(self.post_id, lane, self.reader, self._reader_lock, self._on_event, records=self.records,
+                    evidence=self.evidence.put_image,
+                    screening=[self.watchlist.screen, self.declarations.screen])
+
+    def _command_processor(self) -> CommandProcessor | None:
+        """Commands from HQ, when the config names HQ's key; without it, none is accepted."""
+        key = self.cfg.commands.public_key()
+        if key is None:
+            log.info("no HQ command key configured: commands from HQ are refused")
+            return None
+        return CommandProcessor(
+            self.journal, key, self.post_id,
+            handlers={
+                "watchlist.set": self.watchlist.set,
+                "watchlist.add": self.watchlist.add,
+                "declarations.add": self.declarations.add,
+                "config.reload": self._cmd_reload,
+                "diag.run": self._cmd_diagnostics,
+            },
+            max_clock_skew_s=self.cfg.commands.max_clock_skew_s,
+        )
+
+    def _cmd_reload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Validate the config file now; swap the lanes in the background (commands must return quickly)."""
+        if self.config_path is None:
+            raise CommandError("this controller was not started from a config file")
+        new = load_config(self.config_path)  # a ConfigError is the command's answer
+        if new.post.id != self.post_id or new.storage != self.cfg.storage or new.broker != self.cfg.broker:
+            raise CommandError("post id, storage and broker change only with a restart")
+        threading.Thread(target=self.reload_lanes, args=(new,), name="reload", daemon=True).start()
+        return {"accepted": True, "lanes": [lane.id for lane in new.lanes]}
+
+    def reload_lanes(self, new: PostConfig) -> None:
+        """Stop every lane (closing its open crossing into the journal), then start the new ones."""
+        log.info("reloading lanes from %s", self.config_path)
+        old, self.lanes = self.lanes, []
+        for lane in old:
+            lane.stop()
+        self.cfg = new
+        self.lanes = [self._make_lane(lane) for lane in new.lanes]
+        for lane in self.lanes:
+            lane.start()
+
+    def _cmd_diagnostics(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Run the checks in the background and publish their answer on cmd/result when done."""
+        names = payload.get("checks")
+        if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise CommandError("payload.checks must be a list of check names")
+        request_id = payload.get("request_id")
+
+        def run() -> None:
+            from edge.diag import run_diagnostics
+
+            try:
+                report = run_diagnostics(self.cfg, names)
+            except Exception as err:  # the answer says what failed instead of silence
+                report = {"error": f"{type(err).__name__}: {err}"}
+            if self.uplink is not None:
+                self.uplink.publish(self.uplink.topics.cmd_result,
+                                    {"type": "diag.report", "request_id": request_id, "report": report}, qos=1)
+
+        threading.Thread(target=run, name="diagnostics", daemon=True).start()
+        return {"accepted": True, "will_publish": "diag.report"}
 
     def add_listener(self, fn: EventListener) -> None:
         """Called with each event after it is committed (``edgectl events tail``, the demo)."""
@@ -164,14 +245,29 @@ class PostController:
             log.exception("could not write status file")
 
     def _status_loop(self) -> None:
-        last_housekeeping = 0.0
+        last_housekeeping = last_telemetry = 0.0
         while not self._stop.wait(2.0):
-            self._last_status_loop = time.monotonic()
+            self._last_status_loop = now = time.monotonic()
             self._retry_unsaved()
             self._write_status()
-            if time.monotonic() - last_housekeeping >= 60.0:
-                last_housekeeping = time.monotonic()
-                try:
-                    self.evidence.enforce()
-                except Exception:
-                    log.exception("evidence housekeeping failed")
+            if self.uplink is not None and now - last_telemetry >= self.TELEMETRY_EVERY_S:
+                last_telemetry = now
+                self.uplink.publish(self.uplink.topics.telemetry, self.telemetry(), qos=0)
+            if now - last_housekeeping >= self.HOUSEKEEPING_EVERY_S:
+                last_housekeeping = now
+                self.housekeeping()
+
+    def housekeeping(self) -> None:
+        """Retention: delivered events and evidence older than the retention go; undelivered never do."""
+        retention_s = self.cfg.storage.retention_days * 86400
+        for what, job in (("journal", lambda: self.journal.prune(retention_s)), ("evidence", self.evidence.enforce)):
+            try:
+                job()
+            except Exception:
+                log.exception("%s housekeeping failed", what)
+
+    def telemetry(self) -> dict[str, Any]:
+        """The status HQ's situation centre sees (customs/v1/<post>/telemetry); schema telemetry.v1."""
+        status = self.status()
+        status["schema"] = "customs.telemetry/1"
+        return status

@@ -25,11 +25,11 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from drivers.scale.simulator import ScaleSimulator
-
 from drivers.sim.traffic import Traffic
 from edge.broker import ensure_broker
 from edge.hq.store import SqliteEventStore
@@ -91,14 +91,12 @@ class Printer:
         self.correct_weights = 0
 
     def truth(self, payload: dict[str, Any]) -> Any:
+        """The simulated vehicle this event is about: the one on the lane when it was weighed (or seen)."""
         lane = self.traffic.get(payload["lane_id"])
-        if lane is None or not payload.get("weighed_at"):
+        when = payload.get("weighed_at") or payload.get("first_seen")
+        if lane is None or not when:
             return None
-        from datetime import datetime
-
-        t = datetime.fromisoformat(payload["weighed_at"].replace("Z", "+00:00")).timestamp()
-        v = lane.vehicle_at(t)
-        return v
+        return lane.vehicle_at(datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp())
 
     def __call__(self, payload: dict[str, Any]) -> None:
         v = self.truth(payload)
@@ -120,7 +118,10 @@ class Printer:
                 gross = weighing.get("gross")
                 unit = weighing.get("unit", "")
                 truth = f"{v.display} {v.gross_kg:.0f} kg" if v is not None else "?"
-                mark = "ok" if plate_ok and weight_ok else "MISMATCH"
+                if not weighing:
+                    mark = "closed at shutdown, no weighing" if v is not None else "no weighing"
+                else:
+                    mark = "ok" if plate_ok and weight_ok else "MISMATCH"
                 self.stream.write(
                     f"HQ <- {payload['post_id']}/{payload['lane_id']} #{payload.get('seq')}  "
                     f"{shown:<14} {country:<2} conf {conf if conf is not None else '-':<6}  "
@@ -229,8 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     for sim in sims:
         sim.stop()
     store.close()
-    if broker.owned:
-        broker.stop()
+    broker.close()
     say(
         f"{printer.count} event(s) at HQ; plate right {printer.correct_plates}, "
         f"weight right {printer.correct_weights}"

@@ -44,7 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge.controller import PostController
 
     cfg = load_config(args.config)
-    controller = PostController(cfg)
+    controller = PostController(cfg, config_path=args.config)
     controller.start()
     metrics = None
     if cfg.metrics.enabled:

@@ -220,6 +220,10 @@ class HQSubscriber:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    def alive(self) -> bool:
+        """The storing worker still runs: what the systemd watchdog checks."""
+        return self._worker is not None and self._worker.is_alive()
+
     # -- paho callbacks (paho's thread) ------------------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:

@@ -187,6 +187,10 @@ class Uplink:
     def connected(self) -> bool:
         return self._connected
 
+    def alive(self) -> bool:
+        """The uplink's thread still runs (connected or not): what the systemd watchdog checks."""
+        return self._thread is not None and self._thread.is_alive()
+
     # -- network thread ----------------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
