@@ -514,7 +514,8 @@ class HQSubscriber:
         client = self._client
         if client is None or seq == 0:
             return
-        body = json.dumps({"post_id": post, "seq": seq, "at": iso_time(time.time())}).encode()
+        body = json.dumps({"schema": "customs.ack/1", "post_id": post, "seq": seq,
+                           "at": iso_time(time.time())}).encode()
         props = None
         if self.mqtt5:
             props = Properties(PacketTypes.PUBLISH)

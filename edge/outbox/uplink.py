@@ -216,7 +216,8 @@ class Uplink:
         return client
 
     def _status_payload(self, state: str) -> bytes:
-        return json.dumps({"post_id": self.post_id, "state": state, "at": iso_time(time.time())}).encode()
+        return json.dumps({"schema": "customs.status/1", "post_id": self.post_id, "state": state,
+                           "at": iso_time(time.time())}).encode()
 
     def _run(self) -> None:
         backoff = 0.5
