@@ -129,17 +129,19 @@ class PostController:
             lane.start()
 
     def _cmd_diagnostics(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Run the checks in the background and publish their answer on cmd/result when done."""
-        names = payload.get("checks")
-        if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
-            raise CommandError("payload.checks must be a list of check names")
+        """Run the checks in the background and publish the report on cmd/result when done.
+
+        Command handlers run on the uplink's network thread; a doctor run takes seconds, and delivery
+        must not stall for it.
+        """
+        from edge.diag import diag_command_handler
+
+        handler = diag_command_handler(self.cfg, self.status)
         request_id = payload.get("request_id")
 
         def run() -> None:
-            from edge.diag import run_diagnostics
-
             try:
-                report = run_diagnostics(self.cfg, names)
+                report = handler(payload)
             except Exception as err:  # the answer says what failed instead of silence
                 report = {"error": f"{type(err).__name__}: {err}"}
             if self.uplink is not None:

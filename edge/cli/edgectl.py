@@ -114,6 +114,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     path = Path(args.config)
     if not path.exists():
         raise CannotRun(f"no config at {path} (give --config or set ${CONFIG_ENV})")
+    if not os.access(path, os.R_OK):
+        raise CannotRun(f"cannot read {path}: permission denied (run as root or the service user)")
     try:
         cfg = load_config(path)
     except ConfigError as err:
@@ -165,6 +167,7 @@ def cmd_camera_probe(args: argparse.Namespace) -> int:
         except ConfigError as err:
             raise CannotRun(str(err)) from err
         url, expect, roi = cam.url, cam.read_fps, cam.roi
+        _guard_device(args, url, cfg)
         stall = min(cam.stall_timeout_s, max(1.0, args.seconds / 2))
     else:
         from drivers.camera import _classify
@@ -190,8 +193,9 @@ def cmd_camera_probe(args: argparse.Namespace) -> int:
         p = probe_camera(url, name=name, seconds=args.seconds, snapshot=snapshot, open_timeout_s=args.open_timeout,
                          stall_after_s=stall, expect_fps=expect, reader=reader, roi=roi)
     except CameraError as err:
-        fail = {"name": name, "status": "fail", "state": "failed", "reason": str(err),
-                "fix": "check the URL, the camera's power and network, and its user/password"}
+        from edge.diag.camera import no_picture_fix
+
+        fail = {"name": name, "status": "fail", "state": "failed", "reason": str(err), "fix": no_picture_fix(url)}
         _emit(fail, args.json, f"FAIL  {name}: no picture: {err}\n      fix: {fail['fix']}")
         return EXIT_FAILED
     plate = p["plate"]
@@ -240,6 +244,27 @@ def _maybe_config(args: argparse.Namespace) -> Any:
         return None
 
 
+def _guard_device(args: argparse.Namespace, url: str, cfg: Any = None) -> None:
+    """Refuse to open a scale port or USB camera that the running controller is reading.
+
+    Two readers of one serial line steal each other's bytes, many device servers take one client,
+    and V4L2 gives a camera to one process: the lane would lose readings while a technician looks.
+    """
+    if getattr(args, "force", False):
+        return
+    from edge.diag.stores import read_status
+
+    cfg = cfg if cfg is not None else _maybe_config(args)
+    if cfg is None:
+        return
+    used = {lane.scale.url for lane in cfg.lanes if lane.scale is not None}
+    used |= {c.url for lane in cfg.lanes for c in lane.cameras
+             if c.url.startswith(("usb:", "/dev/video")) or c.url.isdigit()}
+    if url in used and read_status(cfg)["running"]:
+        raise CannotRun(f"the running controller is reading {url}; a second reader would take data from the "
+                        "lane. Use `edgectl status`, stop the service (systemctl stop customs-edge), or add --force")
+
+
 def cmd_scale_list(args: argparse.Namespace) -> int:
     from edge.diag.result import render_columns
     from edge.diag.scale import list_serial_ports
@@ -260,6 +285,7 @@ def cmd_scale_detect(args: argparse.Namespace) -> int:
     from edge.diag.scale import detect
     from edge.errors import ScaleError
 
+    _guard_device(args, args.port)
     try:
         r = detect(args.port, protocols=args.protocol or None, listen_s=args.listen, all_matches=args.all,
                    progress=None if args.json else _say)
@@ -296,10 +322,12 @@ def _scale_target(args: argparse.Namespace) -> tuple[str, Any]:
 
     if getattr(args, "url", None):
         try:
-            return args.url, ScaleSection.model_validate({"url": args.url, "protocol": args.protocol or "ascii",
-                                                          "baudrate": args.baudrate})
+            sc = ScaleSection.model_validate({"url": args.url, "protocol": args.protocol or "ascii",
+                                              "baudrate": args.baudrate})
         except ValueError as err:
             raise CannotRun(f"bad --url/--protocol: {err}") from err
+        _guard_device(args, sc.url)
+        return args.url, sc
     cfg = _load(args)
     try:
         lane, sc = find_scale(cfg, args.lane)
@@ -307,6 +335,7 @@ def _scale_target(args: argparse.Namespace) -> tuple[str, Any]:
         raise CannotRun(str(err)) from err
     if args.protocol:
         sc = sc.model_copy(update={"protocol": args.protocol})
+    _guard_device(args, sc.url, cfg)
     return f"scale:{lane}", sc
 
 
@@ -489,7 +518,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     except StorageError as err:
         raise CannotRun(str(err)) from err
     old = o["oldest_undelivered"]
-    o["status"] = "fail" if old is not None and old["age_s"] > args.max_age else "pass"
+    o["status"] = "fail" if old is not None and old["age_s"] >= args.max_age else "pass"
     rows: list[tuple[str, Any]] = [
         ("journal", o["journal"]), ("last seq", o["last_seq"]), ("backlog", f"{o['backlog']} event(s) not "
                                                                             f"acknowledged by HQ"),
@@ -626,14 +655,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         if stats:
             rows.append([lane.get("lane"), "stats", "alive" if lane.get("alive") else "DEAD",
                          ", ".join(f"{k} {v}" for k, v in sorted(stats.items()))])
-    up = s.get("uplink") or {}
+    up = s.get("uplink")
     b = s.get("backlog") or {}
     text = (f"post {s.get('post_id')}  pid {s.get('pid')}  version {s.get('version')}  up {s.get('uptime_s')} s"
             f"  (status {st['age_s']:.0f} s old)\n\n")
     text += render_columns(["LANE", "DEVICE", "STATE", "DETAIL"], rows) + "\n"
-    text += (f"uplink: {'connected' if up.get('connected') else 'NOT connected'}"
-             + (f" ({up.get('last_error')})" if up.get("last_error") and not up.get("connected") else "")
-             + f"; backlog {b.get('events')}, last ack seq {up.get('last_ack')}\n")
+    if up is None:
+        text += f"uplink: not started (the controller runs without a broker); backlog {b.get('events')}\n"
+    else:
+        text += (f"uplink: {'connected' if up.get('connected') else 'NOT connected'}"
+                 + (f" ({up.get('last_error')})" if up.get("last_error") and not up.get("connected") else "")
+                 + f"; backlog {b.get('events')}, last ack seq {up.get('last_ack')}\n")
     _emit(st, args.json, text)
     return EXIT_OK
 
@@ -721,6 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--no-snapshot", action="store_true", help="save no snapshot")
     cp.add_argument("--no-read", action="store_true", help="skip the plate read (faster; no model loading)")
     cp.add_argument("--open-timeout", type=float, default=10.0, help="seconds to wait for the first frame")
+    cp.add_argument("--force", action="store_true", help="open a USB camera even while the controller reads it")
     cmd(cam_sub, "list", "list local USB (V4L2) cameras", ["edgectl camera list", "edgectl camera list --json"],
         cmd_camera_list)
 
@@ -736,6 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
     sd.add_argument("--protocol", action="append", help="only try this protocol (repeatable)")
     sd.add_argument("--listen", type=float, default=1.0, help="seconds to listen per setting (default 1)")
     sd.add_argument("--all", action="store_true", help="try every setting instead of stopping at the first match")
+    sd.add_argument("--force", action="store_true", help="open the port even while the controller reads it")
     for name, help_, ex, func in (
         ("watch", "print live readings with their status flags",
          ["edgectl scale watch", "edgectl scale watch --lane lane2 --count 20",
@@ -748,6 +782,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--url", help="a port or URL instead of the config's")
         sp.add_argument("--protocol", help="protocol to parse with (default: the config's, or ascii with --url)")
         sp.add_argument("--baudrate", type=int, default=9600, help="with --url (default 9600)")
+        sp.add_argument("--force", action="store_true", help="open the port even while the controller reads it")
         if name == "watch":
             sp.add_argument("--count", type=int, default=0, help="stop after this many readings")
             sp.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds")
