@@ -137,19 +137,20 @@ class PostController:
         from edge.diag import diag_command_handler
 
         handler = diag_command_handler(self.cfg, self.status)
-        request_id = payload.get("request_id")
+        assert self.commands is not None and self.commands.current is not None
+        cmd = dict(self.commands.current)
+        processor = self.commands
 
         def run() -> None:
             try:
-                report = handler(payload)
+                answer = processor.later_result(cmd, result={"report": handler(payload)})
             except Exception as err:  # the answer says what failed instead of silence
-                report = {"error": f"{type(err).__name__}: {err}"}
+                answer = processor.later_result(cmd, error=f"{type(err).__name__}: {err}")
             if self.uplink is not None:
-                self.uplink.publish(self.uplink.topics.cmd_result,
-                                    {"type": "diag.report", "request_id": request_id, "report": report}, qos=1)
+                self.uplink.publish(self.uplink.topics.cmd_result, answer, qos=1)
 
         threading.Thread(target=run, name="diagnostics", daemon=True).start()
-        return {"accepted": True, "will_publish": "diag.report"}
+        return {"accepted": True, "report": "follows on cmd/result with the same id"}
 
     def add_listener(self, fn: EventListener) -> None:
         """Called with each event after it is committed (``edgectl events tail``, the demo)."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.commands import CommandSigner
+from edge.commands import CommandSigner, send_command
 from edge.config import parse_config
 from edge.contract import validate
 from edge.controller import PostController
@@ -15,6 +18,7 @@ from edge.errors import CommandError
 from edge.events import VehicleEvent
 from edge.lane.screening import Declarations, Watchlist, plate_key
 from edge.outbox.signing import PostKey
+from edge.topics import Topics
 
 
 def event(text: str | None, gross: float | None = None) -> VehicleEvent:
@@ -85,3 +89,42 @@ def test_signed_commands_reach_the_lists_through_the_controller(tmp_path: Path) 
         validate("telemetry", controller.telemetry())
     finally:
         controller.stop()
+
+
+def test_diagnostics_requested_by_hq_are_answered_over_mqtt(tmp_path: Path, mqtt_broker: Any, unique_id: Any,
+                                                           wait_for: Any) -> None:
+    hq_key = PostKey.generate()
+    post_id = unique_id("post")
+    cfg = parse_config({
+        "post": {"id": post_id},
+        "storage": {"data_dir": str(tmp_path / "post")},
+        "broker": {"host": mqtt_broker.host, "port": mqtt_broker.port},
+        "commands": {"hq_public_key": hq_key.public_b64},
+        "lanes": [{"id": "lane1", "cameras": [{"name": "front", "url": "synthetic://lane1"}]}],
+    })
+    results: list[dict[str, Any]] = []
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"w-{post_id}", protocol=mqtt.MQTTv5)
+    watcher.on_message = lambda _c, _u, msg: results.append(json.loads(msg.payload))
+    watcher.connect(mqtt_broker.host, mqtt_broker.port)
+    watcher.subscribe(Topics(post_id).cmd_result, qos=1)
+    watcher.loop_start()
+    controller = PostController(cfg)
+    assert controller.uplink is not None
+    controller.uplink.start()
+    try:
+        wait_for(lambda: controller.uplink is not None and controller.uplink.status()["subscribed"], timeout=15,
+                 what="the uplink subscribed to its commands")
+        cmd = CommandSigner(hq_key).sign(post_id, "diag.run", {"checks": ["config", "storage"]})
+        send_command(mqtt_broker.host, mqtt_broker.port, cmd)
+        wait_for(lambda: len(results) >= 2, timeout=30, what="the acceptance and the report")
+        accepted, answer = results[0], results[1]
+        assert accepted["id"] == answer["id"] == cmd["id"]
+        assert accepted["status"] == "done" and accepted["result"]["accepted"] is True
+        report = answer["result"]["report"]
+        assert report["schema"] == "customs.diag_report/1" and report["post_id"] == post_id
+        assert {c["name"] for c in report["checks"]} == {"config", "storage"}
+        validate("command_result", answer)
+    finally:
+        controller.stop()
+        watcher.disconnect()
+        watcher.loop_stop()

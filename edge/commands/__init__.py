@@ -141,6 +141,8 @@ class CommandProcessor:
         self.max_clock_skew_s = max_clock_skew_s
         self.clock = clock
         self.counts = {"done": 0, "failed": 0, "refused": 0}
+        self.current: dict[str, Any] | None = None
+        """The command whose handler is running: a handler that answers later needs its id."""
 
     def register(self, type: str, handler: Handler) -> None:
         if type not in COMMAND_TYPES:
@@ -165,6 +167,7 @@ class CommandProcessor:
         handler = self.handlers[cmd["type"]]
         if not self.journal.claim_command(cmd["id"], cmd["type"], _parse_time(cmd["expires_at"], "expires_at")):
             return self._refuse(cmd, f"replayed: command {cmd['id']} was already received")
+        self.current = cmd
         try:
             result = handler(cmd["payload"]) or {}
         except Exception as err:  # a failing handler is reported to HQ; the lane keeps running
@@ -173,6 +176,8 @@ class CommandProcessor:
             self.journal.finish_command(cmd["id"], "failed", out)
             self.counts["failed"] += 1
             return out
+        finally:
+            self.current = None
         out = self._result(cmd, "done", result=result)
         self.journal.finish_command(cmd["id"], "done", out)
         self.counts["done"] += 1
@@ -196,6 +201,11 @@ class CommandProcessor:
             raise CommandError(f"not_yet_valid: issued at {cmd['issued_at']}, in the future")
         if cmd["type"] not in self.handlers:
             raise CommandError(f"no_handler: this post has no handler for {cmd['type']!r}")
+
+    def later_result(self, cmd: dict[str, Any], result: dict[str, Any] | None = None,
+                     error: str | None = None) -> dict[str, Any]:
+        """A second, signed answer to ``cmd`` from a handler that finished in the background."""
+        return self._result(cmd, "failed" if error else "done", result=result, error=error)
 
     def _refuse(self, cmd: Any, why: str) -> dict[str, Any]:
         self.counts["refused"] += 1
