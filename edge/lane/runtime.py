@@ -15,18 +15,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-import cv2
 import numpy as np
-from drivers.scale.weighing import ScaleAlarm, VehicleOff, VehicleOn, Weighed, WeighingDetector
 
 from drivers.camera import open_camera
 from drivers.camera.base import Frame, FrameSource
 from drivers.scale import open_scale
 from drivers.scale.base import Reading, ScaleDriver
+from drivers.scale.weighing import ScaleAlarm, VehicleOff, VehicleOn, Weighed, WeighingDetector
 from edge import __version__
 from edge.config import CameraSection, LaneSection
 from edge.events import VehicleEvent
 from edge.lane.fusion import CrossingAssembler, Screening, WeighingInfo
+from edge.recognition.gating import MotionGate
 from edge.recognition.reader import PlateReader
 from edge.recognition.types import PlateRead
 from edge.recognition.voting import PlateVoter
@@ -35,29 +35,6 @@ from edge.weighing.records import WeighingRecords
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[VehicleEvent], None]
-
-
-class MotionGate:
-    """Skips frames in which nothing moved and no plate was in view: most of a lane's day is empty road.
-
-    Works on a 160 px wide grey thumbnail of the camera's region of interest, so it costs well under
-    a millisecond against the tens of milliseconds a plate read costs.
-    """
-
-    def __init__(self, threshold: float = 1.5) -> None:
-        self.threshold = threshold
-        self._prev: np.ndarray | None = None
-        self.plate_in_view = False
-
-    def should_read(self, image: np.ndarray) -> bool:
-        h, w = image.shape[:2]
-        small = cv2.resize(image, (160, max(1, int(160 * h / max(w, 1)))), interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
-        prev, self._prev = self._prev, grey
-        if prev is None or prev.shape != grey.shape:
-            return True
-        motion = float(np.mean(cv2.absdiff(prev, grey)))
-        return motion >= self.threshold or self.plate_in_view
 
 
 def _roi_pixels(cfg: CameraSection, frame: Frame) -> tuple[int, int, int, int] | None:
@@ -153,7 +130,7 @@ class Lane:
     # -- cameras ------------------------------------------------------------------------------------
 
     def _camera_loop(self, cam_cfg: CameraSection, src: FrameSource) -> None:
-        gate = MotionGate()
+        gate: MotionGate | None = None
         period = 1.0 / cam_cfg.read_fps
         last_seq = -1
         next_at = 0.0
@@ -171,8 +148,9 @@ class Lane:
                 continue
             last_seq = frame.seq
             roi = _roi_pixels(cam_cfg, frame)
-            view = frame.image if roi is None else frame.image[roi[1] : roi[1] + roi[3], roi[0] : roi[0] + roi[2]]
-            if not gate.should_read(view):
+            if gate is None or gate.roi != roi:  # the camera may change resolution on a reconnect
+                gate = MotionGate(roi=roi)
+            if not gate.should_read(frame.image):
                 self.stats["frames_skipped"] += 1
                 continue
             t0 = time.perf_counter()
@@ -185,7 +163,6 @@ class Lane:
                 continue
             self.stats["read_ms_last"] = round((time.perf_counter() - t0) * 1000, 1)
             self.stats["frames_read"] += 1
-            gate.plate_in_view = any(r.kind == "plate" for r in reads)
             with self._lock:
                 for r in reads:
                     stamped = _stamp(r, cam_cfg.name, frame)

@@ -1,0 +1,140 @@
+"""Whole-pipeline accuracy and latency of the plate reader on the OpenALPR benchmark photos.
+
+Run: ``.venv/bin/python -m bench.accuracy [--split br us] [--limit N] [--threads 2]``
+
+Per split it prints exact-match accuracy (the reader's best plate equals the ground truth, spaces
+ignored), detection recall (some plate the reader returned overlaps the annotated plate: IoU >= 0.3
+or its centre inside the annotated box) and per-photo latency (median, p95) of ``PlateReader.read``,
+in one process with the given onnxruntime threads. The photos are read from the shared datasets
+folder and never copied; ``--dataset`` points elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+from edge.config import RecognitionSection
+from edge.recognition.reader import PlateReader
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "openalpr-benchmarks" / "endtoend"
+
+
+def load_split(root: Path, split: str) -> list[tuple[Path, tuple[int, int, int, int], str]]:
+    """(image, ground-truth box, ground-truth text) for every annotated photo of a split."""
+    items = []
+    for txt in sorted((root / split).glob("*.txt")):
+        parts = txt.read_text().split()
+        if len(parts) < 6:
+            continue
+        name, x, y, w, h, text = parts[:6]
+        img = root / split / name
+        if img.exists():
+            items.append((img, (int(x), int(y), int(w), int(h)), text.upper()))
+    return items
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union else 0.0
+
+
+def hits(box: tuple[int, int, int, int], gt: tuple[int, int, int, int]) -> bool:
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    inside = gt[0] <= cx <= gt[0] + gt[2] and gt[1] <= cy <= gt[1] + gt[3]
+    return inside or iou(box, gt) >= 0.3
+
+
+def percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    k = min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))
+    return s[k]
+
+
+def run_split(reader: PlateReader, root: Path, split: str, limit: int | None, verbose: bool) -> dict[str, float]:
+    items = load_split(root, split)
+    if limit:
+        items = items[:limit]
+    exact = detected = 0
+    latencies: list[float] = []
+    for path, gt_box, gt_text in items:
+        img = cv2.imread(str(path))
+        if img is None:
+            print(f"  {path.name}: unreadable, skipped", file=sys.stderr)
+            continue
+        t0 = time.perf_counter()
+        reads = reader.read(img)
+        latencies.append(time.perf_counter() - t0)
+        plates = [r for r in reads if r.kind == "plate"]
+        best = plates[0].text if plates else ""
+        ok = best == gt_text
+        exact += ok
+        detected += any(hits(r.box, gt_box) for r in plates)
+        if verbose and not ok:
+            print(f"  {path.name}: want {gt_text} got {best or '-'}  others={[r.text for r in plates[1:4]]}")
+    n = len(latencies)
+    return {
+        "photos": n,
+        "exact": exact / n if n else float("nan"),
+        "detection_recall": detected / n if n else float("nan"),
+        "latency_median_ms": 1000 * statistics.median(latencies) if n else float("nan"),
+        "latency_p95_ms": 1000 * percentile(latencies, 95),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--split", nargs="+", default=["br", "us"])
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    ap.add_argument("--det-max-side", type=int, default=None)
+    ap.add_argument(
+        "--prefer-country",
+        action="store_true",
+        help="tell the reader the split's country (as a post's config would); default: no preference",
+    )
+    ap.add_argument("--no-reread", action="store_true", help="skip the second, closer read of candidates")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print every miss")
+    args = ap.parse_args(argv)
+    if not args.dataset.is_dir():
+        print(f"dataset not found at {args.dataset} (use --dataset)", file=sys.stderr)
+        return 2
+    results = {}
+    for split in args.split:
+        kw: dict[str, object] = {"threads": args.threads}
+        if args.det_max_side:
+            kw["det_max_side"] = args.det_max_side
+        if args.prefer_country:
+            kw["countries"] = [split.upper()]
+        reader = PlateReader(RecognitionSection.model_validate(kw), reread=not args.no_reread)
+        warm = cv2.imread(str(load_split(args.dataset, split)[0][0]))
+        if warm is not None:
+            reader.read(warm)  # warm-up, not timed
+        res = run_split(reader, args.dataset, split, args.limit, args.verbose)
+        results[split] = res
+        print(
+            f"{split}: {res['photos']} photos  exact {100 * res['exact']:.1f}%  "
+            f"detection recall {100 * res['detection_recall']:.1f}%  "
+            f"latency median {res['latency_median_ms']:.0f} ms  p95 {res['latency_p95_ms']:.0f} ms"
+        )
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

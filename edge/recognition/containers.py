@@ -1,0 +1,123 @@
+"""Container codes (ISO 6346) and ADR hazard plates, found among the texts OCR read in a picture.
+
+A container code carries its own check digit, so a read is only reported when the digit verifies:
+a wrong code sent to HQ is worse than none. Corrections (O/0, I/1...) are tried only where the code's
+structure demands the other class, exactly as for plates.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from edge.recognition.syntax import DIGITS, LETTERS, TO_DIGIT, TO_LETTER
+
+# ISO 6346 letter values: 10 upwards, skipping the multiples of 11.
+_LETTER_VALUES: dict[str, int] = {}
+_v = 10
+for _ch in LETTERS:
+    if _v % 11 == 0:
+        _v += 1
+    _LETTER_VALUES[_ch] = _v
+    _v += 1
+CATEGORIES = "UJZ"
+
+
+def check_digit(code10: str) -> int:
+    """The ISO 6346 check digit of owner code + category + 6-digit serial (10 characters)."""
+    code10 = code10.upper()
+    if not re.fullmatch(r"[A-Z]{3}[A-Z][0-9]{6}", code10):
+        raise ValueError(f"not an ISO 6346 owner+category+serial: {code10!r}")
+    total = 0
+    for i, ch in enumerate(code10):
+        value = _LETTER_VALUES[ch] if ch in _LETTER_VALUES else int(ch)
+        total += value << i
+    return total % 11 % 10
+
+
+def is_valid(code: str) -> bool:
+    """True for an 11-character code whose category is U/J/Z and whose check digit verifies."""
+    code = re.sub(r"[\s-]", "", code.upper())
+    if not re.fullmatch(r"[A-Z]{3}[UJZ][0-9]{7}", code):
+        return False
+    return check_digit(code[:10]) == int(code[10])
+
+
+def format_code(code: str) -> str:
+    """The way containers print it: ``CSQU 305438 3``."""
+    return f"{code[:4]} {code[4:10]} {code[10]}"
+
+
+def _coerce(text: str, classes: str) -> tuple[str, int] | None:
+    """Force ``text`` into a class pattern (``L`` letter, ``D`` digit); count the corrections."""
+    out: list[str] = []
+    fixes = 0
+    for ch, cls in zip(text, classes, strict=True):
+        if cls == "L":
+            if ch in LETTERS:
+                out.append(ch)
+                continue
+            alt = TO_LETTER.get(ch)
+        else:
+            if ch in DIGITS:
+                out.append(ch)
+                continue
+            alt = TO_DIGIT.get(ch)
+        if alt is None:
+            return None
+        out.append(alt)
+        fixes += 1
+    return "".join(out), fixes
+
+
+@dataclass(frozen=True)
+class ContainerCode:
+    code: str
+    corrections: int
+    start: int  # index into the joined text, to map back to boxes
+
+    @property
+    def display(self) -> str:
+        return format_code(self.code)
+
+
+def find_container_codes(text: str, max_corrections: int = 2) -> list[ContainerCode]:
+    """Every check-digit-valid container code in a run of OCR text (spaces and dashes ignored)."""
+    s = re.sub(r"[^A-Z0-9]", "", text.upper())
+    found: dict[str, ContainerCode] = {}
+    for i in range(len(s) - 10):
+        window = s[i : i + 11]
+        coerced = _coerce(window, "LLLLDDDDDDD")
+        if coerced is None:
+            continue
+        code, fixes = coerced
+        if fixes > max_corrections or code[3] not in CATEGORIES:
+            continue
+        if is_valid(code) and (code not in found or found[code].corrections > fixes):
+            found[code] = ContainerCode(code, fixes, i)
+    return sorted(found.values(), key=lambda c: (c.corrections, c.start))
+
+
+@dataclass(frozen=True)
+class AdrPlate:
+    hazard: str
+    un_number: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.hazard}/{self.un_number}"
+
+    @property
+    def display(self) -> str:
+        return f"{self.hazard} / {self.un_number}"
+
+
+def parse_adr(upper: str, lower: str) -> AdrPlate | None:
+    """An orange plate: hazard identification number (``33``, ``X423``) over a 4-digit UN number."""
+    hz = upper.upper().replace("O", "0")
+    un = "".join(TO_DIGIT.get(c, c) for c in lower.upper())
+    if not re.fullmatch(r"X?[2-9][0-9]{1,2}", hz):
+        return None
+    if not re.fullmatch(r"[0-9]{4}", un) or not (1 <= int(un) <= 3600):
+        return None
+    return AdrPlate(hz, un)

@@ -1,0 +1,458 @@
+"""The plate reader: find the texts in a frame, pick the plates by syntax and size, read them well.
+
+Pipeline, per frame (or the camera's region of interest):
+
+1. the DB text detector with the frame's longer side at 640 px (cheap; near plates are big);
+2. the CTC recognizer over every text box, folded onto the plate alphabet;
+3. each text, each pair of stacked texts (two-line plates) and each pair of side-by-side texts (a
+   region code behind a bar) is matched against the syntax table, with and without a printed
+   country code or one spurious character; texts that fit a syntax become candidates, ranked by
+   syntax, OCR confidence and character height (the vehicle in the lane is the nearest);
+4. unless the best candidate is already certain, the best two are re-read: the padded region around
+   each is cut from the full-resolution frame, scaled so the characters are ~52 px tall, detected
+   and read again;
+5. only when no convincing plate came out of that does a second pass run the detector at up to
+   ``det_max_side`` for small, far plates (steps 2-4 again);
+6. container codes (ISO 6346, check digit verified) and ADR hazard plates are looked for among all
+   the texts.
+
+Thresholds were set on the OpenALPR ``br`` and ``us`` dev splits only (``bench/accuracy.py``).
+``PlateReader`` is thread-safe: a lock serialises calls, because both sessions already use the
+cores we give them and interleaving two frames would only make both slower.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from edge.config import RecognitionSection
+from edge.recognition.containers import find_container_codes, parse_adr
+from edge.recognition.models import ModelStore
+from edge.recognition.ocr import TextBox, TextDetector, TextLine, TextRecognizer, crop_quad, ensure_bgr
+from edge.recognition.syntax import SyntaxBook, SyntaxMatch
+from edge.recognition.types import PlateRead
+
+log = logging.getLogger(__name__)
+
+COARSE_SIDE = 640
+MAX_BOXES = 32
+CERTAIN_CHAR_CONF = 0.9
+SIZE_WEIGHT = 1.0
+REREAD_CHAR_PX = 52.0  # text height the closer look scales a candidate to (best of 32-64 on the dev splits)
+DROP_COST = 0.5
+DROP_CONF_COST = 2.0
+DET_MODEL = "ppocr-det"
+REC_MODEL = "ppocr-rec"
+
+
+@dataclass
+class Candidate:
+    """One text (or two stacked texts) that fits a plate syntax."""
+
+    match: SyntaxMatch
+    quad: np.ndarray  # tl, tr, br, bl in frame pixels
+    score: float
+    raw: str
+    two_line: bool = False
+    base: float = 0.0
+
+    @property
+    def line_height(self) -> float:
+        q = self.quad
+        h = float((np.linalg.norm(q[0] - q[3]) + np.linalg.norm(q[1] - q[2])) / 2)
+        return h / 2 if self.two_line else h
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        x0, y0 = self.quad.min(axis=0)
+        x1, y1 = self.quad.max(axis=0)
+        return int(x0), int(y0), math.ceil(x1 - x0), math.ceil(y1 - y0)
+
+
+def _geo_mean(confs: tuple[float, ...] | list[float]) -> float:
+    if not confs:
+        return 0.0
+    return float(math.exp(sum(math.log(max(c, 1e-6)) for c in confs) / len(confs)))
+
+
+def _union_quad(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    pts = np.vstack([a, b])
+    x0, y0 = pts.min(axis=0)
+    x1, y1 = pts.max(axis=0)
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+
+class PlateReader:
+    """Reads plates, container codes and ADR plates in frames; one per controller process."""
+
+    def __init__(self, cfg: RecognitionSection | None = None, *, reread: bool = True) -> None:
+        self.cfg = cfg or RecognitionSection.model_validate({})
+        self.store = ModelStore(self.cfg.models_dir, threads=self.cfg.threads)
+        det = self.store.load(DET_MODEL)
+        rec = self.store.load(REC_MODEL)
+        self.detector = TextDetector(det.session, max_side=self.cfg.det_max_side)
+        self.recognizer = TextRecognizer(rec.session)
+        self.book = SyntaxBook.load(preferred=self.cfg.countries)
+        self.reread = reread
+        self.max_rereads = 2
+        self._lock = threading.Lock()
+
+    def model_versions(self) -> dict[str, str]:
+        return {name: spec.sha256[:12] for name, spec in self.store.specs.items() if name in (DET_MODEL, REC_MODEL)}
+
+    # -- public -----------------------------------------------------------------------------------
+
+    def read(self, image: np.ndarray, roi: tuple[int, int, int, int] | None = None) -> list[PlateRead]:
+        """Plates (best first), then container codes and ADR plates, boxes in full-frame pixels."""
+        frame = ensure_bgr(image)
+        ox, oy = 0, 0
+        if roi is not None:
+            x, y, w, h = (int(v) for v in roi)
+            fh, fw = frame.shape[:2]
+            x0, y0 = max(0, x), max(0, y)
+            x1, y1 = min(fw, x + w), min(fh, y + h)
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                raise ValueError(f"ROI {roi} leaves nothing of a {fw}x{fh} frame")
+            frame = frame[y0:y1, x0:x1]
+            ox, oy = x0, y0
+        with self._lock:
+            reads = self._read(frame)
+        if ox or oy:
+            reads = [
+                replace(r, box=(r.box[0] + ox, r.box[1] + oy, r.box[2], r.box[3])) for r in reads
+            ]
+        return reads
+
+    # -- pipeline ---------------------------------------------------------------------------------
+
+    def _read(self, img: np.ndarray) -> list[PlateRead]:
+        # A coarse pass finds near plates cheaply; only when it finds no convincing plate does a
+        # pass at full resolution (up to det_max_side) look for small, far ones.
+        fine_side = min(self.cfg.det_max_side, max(img.shape[:2]))
+        coarse_side = min(COARSE_SIDE, fine_side)
+        boxes, lines, cands = self._pass(img, coarse_side)
+        if fine_side > coarse_side * 1.15 and not (cands and _convincing(cands[0])):
+            boxes2, lines2, cands2 = self._pass(img, fine_side, skip=[c.rect for c in cands])
+            boxes, lines = boxes + boxes2, lines + lines2
+            cands = cands + cands2
+            _prefer_large(cands)
+        plates = self._dedupe(cands)
+        out = [self._to_read(c) for c in plates]
+        out = [r for r in out if r.confidence >= self.cfg.min_confidence]
+        out.extend(self._others(boxes, lines))
+        return out
+
+    def _pass(
+        self, img: np.ndarray, side: int, skip: list[tuple[int, int, int, int]] | None = None
+    ) -> tuple[list[TextBox], list[TextLine], list[Candidate]]:
+        boxes = self.detector.detect(img, max_side=side)
+        if skip:
+            boxes = [b for b in boxes if not any(_iou(b.rect, r) > 0.3 for r in skip)]
+        if len(boxes) > MAX_BOXES:
+            boxes = sorted(boxes, key=lambda b: -b.height)[:MAX_BOXES]
+        if not boxes:
+            return [], [], []
+        lines = self.recognizer.recognize([crop_quad(img, b.quad) for b in boxes])
+        cands = self._candidates(boxes, lines)
+        _prefer_large(cands)
+        if self.reread and not (cands and _certain(cands[0])):
+            cands = self._reread_top(img, cands)
+            _prefer_large(cands)
+        return boxes, lines, cands
+
+    def _candidates(self, boxes: list[TextBox], lines: list[TextLine]) -> list[Candidate]:
+        hints = self._code_boxes(boxes, lines)
+        out: list[Candidate] = []
+        for box, line in zip(boxes, lines, strict=True):
+            out.extend(self._line_candidates(line, box.quad, box, _hint_for(box.rect, hints)))
+        n = len(boxes)
+        for i in range(n):
+            for j in range(n):
+                if i == j or not lines[i].text or not lines[j].text:
+                    continue
+                if _stacked(boxes[i], boxes[j]):
+                    # Two-line plates: a short upper line stacked over a lower one.
+                    cost = 0.5
+                elif _side_by_side(boxes[i], boxes[j]):
+                    # A region code behind a bar, detected as a text of its own.
+                    cost = 0.3
+                else:
+                    continue
+                merged = TextLine(
+                    lines[i].text + lines[j].text,
+                    lines[i].confs + lines[j].confs,
+                    np.vstack([lines[i].probs, lines[j].probs]),
+                    (lines[i].raw or lines[i].text) + " " + (lines[j].raw or lines[j].text),
+                )
+                quad = _union_quad(boxes[i].quad, boxes[j].quad)
+                hint = _hint_for(_rect_of(quad), hints)
+                for c in self._line_candidates(merged, quad, None, hint):
+                    c.two_line = cost == 0.5
+                    c.base -= cost
+                    c.score = c.base
+                    out.append(c)
+        return out
+
+    def _code_boxes(self, boxes: list[TextBox], lines: list[TextLine]) -> list[tuple[tuple[int, int, int, int], str]]:
+        """Texts that are just a printed country code (``UZ`` under the flag)."""
+        out = []
+        for box, line in zip(boxes, lines, strict=True):
+            country = self.book.codes.get(line.text)
+            if country is not None and len(line.text) >= 2:
+                out.append((box.rect, country))
+        return out
+
+    def _line_candidates(
+        self, line: TextLine, quad: np.ndarray, box: TextBox | None, hint: str | None = None
+    ) -> list[Candidate]:
+        text = line.text
+        if len(text) < 4 or len(text) > 14:
+            return []
+        confs = list(line.confs)
+        probs = line.probs
+        variants: list[tuple[str, list[float], np.ndarray, float, str | None]] = [(text, confs, probs, 0.0, hint)]
+        # The printed country code read as part of the registration: cut it off, take it as a hint.
+        for rest, country, cut0, cut1 in self.book.strip_code(text):
+            stop = len(text) - cut1
+            variants.append((rest, confs[cut0:stop], probs[cut0:stop], 0.0, country))
+        # One spurious character (a bolt, a state emblem, the plate's edge): try without the least
+        # confident one and without either end, at a price that grows with the OCR's confidence in it.
+        if len(text) >= 6 and confs:
+            for k in sorted({int(np.argmin(confs)), 0, len(text) - 1}):
+                cost = DROP_COST + DROP_CONF_COST * confs[k]
+                variants.append(
+                    (text[:k] + text[k + 1 :], confs[:k] + confs[k + 1 :], np.delete(probs, k, axis=0), cost, hint)
+                )
+        out: list[Candidate] = []
+        shape = _shape_score(quad, box)
+        for vtext, vconfs, vprobs, cost, vhint in variants:
+            if len(vtext) > 10:
+                continue
+            matches = self.book.match(vtext, vconfs, vprobs, hint=vhint)
+            if not matches:
+                continue
+            m = matches[0]
+            score = m.score - cost + shape
+            out.append(Candidate(m, quad.astype(np.float32), score, line.raw or line.text, base=score))
+        return out
+
+    def _reread_top(self, img: np.ndarray, cands: list[Candidate]) -> list[Candidate]:
+        """Read the best candidates again from a padded, rescaled crop of the full-resolution frame."""
+        seen: list[tuple[int, int, int, int]] = []
+        out = list(cands)
+        for c in cands[: self.max_rereads * 2]:
+            if len(seen) >= self.max_rereads:
+                break
+            if any(_iou(c.rect, s) > 0.3 for s in seen):
+                continue
+            seen.append(c.rect)
+            better = self._reread(img, c)
+            if better is not None:
+                out.append(better)
+        out.sort(key=lambda c: -c.score)
+        return out
+
+    def _reread(self, img: np.ndarray, cand: Candidate) -> Candidate | None:
+        x, y, w, h = cand.rect
+        line_h = h / 2 if cand.two_line else h
+        pad_x, pad_y = int(0.15 * w + 0.5 * line_h), int(0.6 * line_h)
+        fh, fw = img.shape[:2]
+        x0, y0 = max(0, x - pad_x), max(0, y - pad_y)
+        x1, y1 = min(fw, x + w + pad_x), min(fh, y + h + pad_y)
+        crop = img[y0:y1, x0:x1]
+        if crop.shape[0] < 8 or crop.shape[1] < 8:
+            return None
+        scale = float(np.clip(REREAD_CHAR_PX / max(line_h, 1.0), 0.5, 4.0))
+        side = int(max(crop.shape[:2]) * scale)
+        boxes = self.detector.detect(crop, max_side=max(64, min(side, 1280)), upscale=True)
+        if not boxes:
+            return None
+        lines = self.recognizer.recognize([crop_quad(crop, b.quad) for b in boxes])
+        local = self._candidates(boxes, lines)
+        if not local:
+            return None
+        best = max(local, key=lambda c: c.score)
+        best.quad = best.quad + np.array([x0, y0], np.float32)
+        best.base += 0.25  # the closer look wins ties
+        best.score = best.base
+        return best
+
+    @staticmethod
+    def _dedupe(cands: list[Candidate]) -> list[Candidate]:
+        kept: list[Candidate] = []
+        for c in cands:
+            if any(_iou(c.rect, k.rect) > 0.2 or c.match.text == k.match.text for k in kept):
+                continue
+            kept.append(c)
+        return kept
+
+    def _to_read(self, c: Candidate) -> PlateRead:
+        m = c.match
+        return PlateRead(
+            text=m.text,
+            confidence=round(_geo_mean(m.confs), 4),
+            box=c.rect,
+            display=m.display,
+            country=m.country or None,
+            syntax=m.syntax,
+            raw_text=c.raw,
+            kind="plate",
+        )
+
+    def _others(self, boxes: list[TextBox], lines: list[TextLine]) -> list[PlateRead]:
+        """Container codes and ADR plates among all the texts."""
+        out: list[PlateRead] = []
+        order = sorted(range(len(boxes)), key=lambda i: (boxes[i].rect[1], boxes[i].rect[0]))
+        # Container codes are often split over two or three boxes (owner+category, serial, check
+        # digit), horizontally or one above the other: try each box with its next neighbours.
+        seen: set[str] = set()
+        for a in range(len(order)):
+            joined, quads, confs = "", [], []
+            for j in order[a : a + 3]:
+                joined += lines[j].text
+                quads.append(boxes[j].quad)
+                confs.extend(lines[j].confs)
+                for code in find_container_codes(joined):
+                    if code.code in seen:
+                        continue
+                    seen.add(code.code)
+                    quad = quads[0]
+                    for q in quads[1:]:
+                        quad = _union_quad(quad, q)
+                    x0, y0 = quad.min(axis=0)
+                    x1, y1 = quad.max(axis=0)
+                    out.append(
+                        PlateRead(
+                            text=code.code,
+                            confidence=round(_geo_mean(confs), 4),
+                            box=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)),
+                            display=code.display,
+                            syntax="iso6346",
+                            raw_text=joined,
+                            kind="container",
+                        )
+                    )
+        for i in range(len(boxes)):
+            for j in range(len(boxes)):
+                if i == j or not _stacked(boxes[i], boxes[j], loose=True):
+                    continue
+                adr = parse_adr(lines[i].text, lines[j].text)
+                if adr is None or adr.text in seen:
+                    continue
+                seen.add(adr.text)
+                quad = _union_quad(boxes[i].quad, boxes[j].quad)
+                x0, y0 = quad.min(axis=0)
+                x1, y1 = quad.max(axis=0)
+                out.append(
+                    PlateRead(
+                        text=adr.text,
+                        confidence=round(_geo_mean(lines[i].confs + lines[j].confs), 4),
+                        box=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)),
+                        display=adr.display,
+                        syntax="adr",
+                        raw_text=f"{lines[i].text}/{lines[j].text}",
+                        kind="adr",
+                    )
+                )
+        return out
+
+
+def _convincing(c: Candidate) -> bool:
+    """A read good enough that looking harder would not pay."""
+    conf = _geo_mean(c.match.confs)
+    return (not c.match.generic and conf >= 0.85) or conf >= 0.97
+
+
+def _certain(c: Candidate) -> bool:
+    """A first read so clean that a closer look would only cost time."""
+    m = c.match
+    return not m.generic and m.corrections == 0 and min(m.confs, default=0.0) >= CERTAIN_CHAR_CONF
+
+
+def _prefer_large(cands: list[Candidate]) -> None:
+    """The vehicle in the lane is the nearest: its plate's characters are the tallest in view."""
+    if not cands:
+        return
+    tallest = max(c.line_height for c in cands)
+    for c in cands:
+        c.score = c.base + SIZE_WEIGHT * math.log(max(c.line_height, 1.0) / max(tallest, 1.0))
+    cands.sort(key=lambda c: -c.score)
+
+
+def _shape_score(quad: np.ndarray, box: TextBox | None) -> float:
+    """Plates are short, wide-ish texts; long lines of small print are not plates."""
+    q = quad
+    w = float((np.linalg.norm(q[0] - q[1]) + np.linalg.norm(q[3] - q[2])) / 2)
+    h = float((np.linalg.norm(q[0] - q[3]) + np.linalg.norm(q[1] - q[2])) / 2)
+    if h <= 0:
+        return -5.0
+    aspect = w / h
+    score = 0.0
+    if aspect > 9:
+        score -= 1.0
+    if h < 8:
+        score -= 1.0
+    return score
+
+
+def _rect_of(quad: np.ndarray) -> tuple[int, int, int, int]:
+    x0, y0 = quad.min(axis=0)
+    x1, y1 = quad.max(axis=0)
+    return int(x0), int(y0), math.ceil(x1 - x0), math.ceil(y1 - y0)
+
+
+def _hint_for(rect: tuple[int, int, int, int], hints: list[tuple[tuple[int, int, int, int], str]]) -> str | None:
+    """The country whose printed code sits on or right beside this text."""
+    x, y, w, h = rect
+    for (hx, hy, hw, hh), country in hints:
+        cx, cy = hx + hw / 2, hy + hh / 2
+        if x - 1.5 * h <= cx <= x + w + 1.5 * h and y - 0.8 * h <= cy <= y + 1.8 * h:
+            return country
+    return None
+
+
+def _side_by_side(left: TextBox, right: TextBox) -> bool:
+    """``right`` continues ``left`` on the same line, a small gap apart, at about the same height."""
+    lx, ly, lw, lh = left.rect
+    rx, ry, rw, rh = right.rect
+    if rx <= lx:
+        return False
+    gap = rx - (lx + lw)
+    if gap > 1.2 * max(lh, rh) or gap < -0.3 * min(lw, rw):
+        return False
+    overlap = min(ly + lh, ry + rh) - max(ly, ry)
+    if overlap < 0.6 * min(lh, rh):
+        return False
+    return 0.6 < lh / max(rh, 1) < 1.6
+
+
+def _stacked(top: TextBox, bottom: TextBox, loose: bool = False) -> bool:
+    """``top`` sits right above ``bottom``, overlapping it horizontally."""
+    tx, ty, tw, th = top.rect
+    bx, by, bw, bh = bottom.rect
+    if ty >= by:
+        return False
+    gap = by - (ty + th)
+    if gap > 0.8 * max(th, bh) or gap < -0.5 * min(th, bh):
+        return False
+    overlap = min(tx + tw, bx + bw) - max(tx, bx)
+    if overlap < 0.5 * min(tw, bw):
+        return False
+    if not loose and not (0.4 < th / max(bh, 1) < 2.5):
+        return False
+    return True
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0

@@ -1,0 +1,351 @@
+"""Plate syntaxes per country: ranking candidate texts, fixing confusions, naming the country.
+
+The table itself is data (``plate_syntaxes.toml``). A character is only ever corrected where the
+syntax demands a class the OCR did not give (a letter where a digit must be, a letter outside the
+country's alphabet): the recognizer is right far more often than any rule, so a character the
+syntax allows is never touched.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import ConfigError
+
+DIGITS = "0123456789"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+ALNUM = DIGITS + LETTERS
+
+# The classic confusions of plate OCR, in the direction a syntax may demand.
+TO_DIGIT: dict[str, str] = {
+    "O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "L": "1", "J": "1", "Z": "2", "B": "8",
+    "S": "5", "G": "6", "A": "4", "T": "7", "E": "3", "Y": "7",
+}  # fmt: skip
+TO_LETTER: dict[str, str] = {
+    "0": "O", "1": "I", "2": "Z", "4": "A", "5": "S", "6": "G", "7": "T", "8": "B", "3": "E",
+}  # fmt: skip
+# Further letter look-alikes used when a syntax restricts the alphabet (Russian plates).
+LETTER_LOOKALIKE: dict[str, str] = {"D": "O", "Q": "O", "U": "Y", "V": "Y", "R": "P", "F": "E", "G": "C", "N": "H"}
+
+UNSEEN_P = 0.3  # the probability a classic confusion is credited with, whatever the OCR gave it
+MIN_ALT_P = 0.02  # below this the OCR saw no trace of the demanded character: no correction
+CORRECTION_COST = 1.0  # a correction the confusion table does not explain
+CLASSIC_COST = 0.5  # O->0, B->8...: glyphs a plate font draws (nearly) alike
+PREFERRED_BOOST = 2.0
+HINT_BOOST = 2.5  # the plate itself names the country
+
+
+@dataclass(frozen=True)
+class Syntax:
+    """One fixed-length variant of a plate format: a set of allowed characters per position."""
+
+    country: str
+    name: str
+    positions: tuple[frozenset[str], ...]
+    groups: tuple[int, ...]  # lengths of the display groups
+    prior: float = 1.0
+    regions: tuple[tuple[int, frozenset[str]], ...] = ()
+    min_letters: int = 0
+    min_digits: int = 0
+    layout: str = "one-line"
+    verified: bool = True
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def generic(self) -> bool:
+        """A format that says little: every position takes letters and digits alike."""
+        return all(len(p) >= len(ALNUM) - 2 for p in self.positions)
+
+    def display(self, text: str) -> str:
+        out, i = [], 0
+        for g in self.groups:
+            out.append(text[i : i + g])
+            i += g
+        return " ".join(out)
+
+    def region_ok(self, text: str) -> bool:
+        starts = np.cumsum((0, *self.groups))
+        for gi, allowed in self.regions:
+            if text[starts[gi] : starts[gi + 1]] not in allowed:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class SyntaxMatch:
+    text: str
+    display: str
+    country: str
+    syntax: str
+    score: float
+    corrections: int
+    confs: tuple[float, ...] = field(default=())
+    generic: bool = False
+    layout: str = "one-line"
+    variant: Syntax | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def confidence(self) -> float:
+        return float(min(self.confs)) if self.confs else 0.0
+
+
+_TOKEN = re.compile(r"(\[[A-Z0-9]+\]|[DLX])(\{(\d+)(?:,(\d+))?\})?")
+
+
+def _expand_group(group: str, letters: str) -> list[list[frozenset[str]]]:
+    """All fixed-length position lists a pattern group like ``L{1,3}`` stands for."""
+    pieces: list[list[list[frozenset[str]]]] = []
+    pos = 0
+    while pos < len(group):
+        m = _TOKEN.match(group, pos)
+        if m is None:
+            raise ValueError(f"bad pattern group {group!r} at {group[pos:]!r}")
+        tok = m.group(1)
+        if tok == "D":
+            cls = frozenset(DIGITS)
+        elif tok == "L":
+            cls = frozenset(letters)
+        elif tok == "X":
+            cls = frozenset(DIGITS + letters)
+        else:
+            cls = frozenset(tok[1:-1])
+        lo = int(m.group(3)) if m.group(3) else 1
+        hi = int(m.group(4)) if m.group(4) else lo
+        pieces.append([[cls] * n for n in range(lo, hi + 1)])
+        pos = m.end()
+    return [[cls for piece in choice for cls in piece] for choice in product(*pieces)]
+
+
+def compile_syntax(entry: dict[str, Any]) -> list[Syntax]:
+    letters = str(entry.get("letters", LETTERS))
+    groups = str(entry["pattern"]).split()
+    per_group = [_expand_group(g, letters) for g in groups]
+    regions_raw = entry.get("regions", {}) or {}
+    out = []
+    for combo in product(*per_group):
+        positions = tuple(p for g in combo for p in g)
+        lengths = tuple(len(g) for g in combo)
+        regions = tuple(
+            (int(k), frozenset(str(v) for v in vals))
+            for k, vals in regions_raw.items()
+            if int(k) < len(lengths) and all(len(str(v)) == lengths[int(k)] for v in vals)
+        )
+        out.append(
+            Syntax(
+                country=str(entry["country"]),
+                name=str(entry["name"]),
+                positions=positions,
+                groups=lengths,
+                prior=float(entry.get("prior", 1.0)),
+                regions=regions,
+                min_letters=int(entry.get("min_letters", 0)),
+                min_digits=int(entry.get("min_digits", 0)),
+                layout=str(entry.get("layout", "one-line")),
+                verified=bool(entry.get("verified", True)),
+            )
+        )
+    return out
+
+
+class SyntaxBook:
+    """All known syntaxes, indexed by length, with the post's preferred countries boosted."""
+
+    def __init__(
+        self, syntaxes: Iterable[Syntax], preferred: Sequence[str] = (), codes: dict[str, str] | None = None
+    ) -> None:
+        self.syntaxes = list(syntaxes)
+        # Printed country code -> country; only codes of two letters or more are stripped from text.
+        self.codes = dict(codes or {})
+        self.preferred = [c.upper() for c in preferred]
+        self.by_len: dict[int, list[Syntax]] = {}
+        for s in self.syntaxes:
+            self.by_len.setdefault(len(s), []).append(s)
+
+    @classmethod
+    def load(cls, path: Path | None = None, preferred: Sequence[str] = ()) -> SyntaxBook:
+        syntaxes, codes = _load_entries(str(path) if path else None)
+        return cls(syntaxes, preferred, dict(codes))
+
+    def strip_code(self, text: str) -> list[tuple[str, str, int, int]]:
+        """Ways to read ``text`` as a plate with its printed country code at either end:
+        (rest, country, chars cut at the start, chars cut at the end)."""
+        out = []
+        for code, country in self.codes.items():
+            if len(code) < 2 or len(text) < len(code) + 4:
+                continue
+            if text.startswith(code):
+                out.append((text[len(code) :], country, len(code), 0))
+            if text.endswith(code):
+                out.append((text[: -len(code)], country, 0, len(code)))
+        return out
+
+    @property
+    def countries(self) -> list[str]:
+        return sorted({s.country for s in self.syntaxes})
+
+    def _boost(self, country: str) -> float:
+        if country in self.preferred:
+            return PREFERRED_BOOST * (len(self.preferred) - self.preferred.index(country)) / len(self.preferred)
+        return 0.0
+
+    def match(
+        self,
+        text: str,
+        confs: Sequence[float] | None = None,
+        probs: np.ndarray | None = None,
+        max_corrections: int | None = None,
+        hint: str | None = None,
+    ) -> list[SyntaxMatch]:
+        """Every syntax ``text`` fits, after corrections, best first.
+
+        ``probs`` (one row of 36 probabilities per character, order ``ALNUM``) lets a correction pick
+        the character the recognizer itself found second most likely; without it the classic
+        confusion table decides.
+        """
+        text = text.upper()
+        n = len(text)
+        if n == 0 or any(c not in ALNUM for c in text):
+            return []
+        if confs is None:
+            confs = [1.0] * n
+        limit = max_corrections if max_corrections is not None else max(1, n // 3)
+        out: list[SyntaxMatch] = []
+        for syn in self.by_len.get(n, []):
+            m = self._fit(syn, text, confs, probs, limit)
+            if m is not None:
+                if hint is not None and m.country == hint:
+                    m = replace(m, score=m.score + HINT_BOOST)
+                out.append(m)
+        out.sort(key=lambda m: -m.score)
+        return out
+
+    def best(
+        self, text: str, confs: Sequence[float] | None = None, probs: np.ndarray | None = None
+    ) -> SyntaxMatch | None:
+        matches = self.match(text, confs, probs)
+        return matches[0] if matches else None
+
+    def _fit(
+        self, syn: Syntax, text: str, confs: Sequence[float], probs: np.ndarray | None, limit: int
+    ) -> SyntaxMatch | None:
+        chars: list[str] = []
+        new_confs: list[float] = []
+        score = syn.prior + self._boost(syn.country)
+        corrections = 0
+        for i, (ch, allowed) in enumerate(zip(text, syn.positions, strict=True)):
+            c = float(confs[i])
+            if ch in allowed:
+                chars.append(ch)
+                new_confs.append(c)
+                score += math.log(max(c, 1e-4))
+                continue
+            alt, p, classic = _correct(ch, allowed, probs[i] if probs is not None and i < len(probs) else None)
+            if alt is None:
+                return None
+            corrections += 1
+            if corrections > limit:
+                return None
+            chars.append(alt)
+            if ch == "O" and alt == "0":
+                # O and 0 are one glyph on most plates, and plates print the digit far more often:
+                # where the syntax wants a digit the recognizer's O says nothing, so the fix is free.
+                # (The other way, a letter O read where the OCR saw 0, pays like any confusion:
+                # otherwise every date would become a plate.)
+                p = c
+                score += math.log(max(c, 1e-4))
+            elif classic:
+                score += math.log(max(p, UNSEEN_P)) - CLASSIC_COST
+            else:
+                score += math.log(max(p, 1e-4)) - CORRECTION_COST
+            new_confs.append(p)
+        fixed = "".join(chars)
+        # Checked on what the OCR read, not on the corrected text: a word like TEXAS must not become
+        # a plate by having its S "corrected" into the digit the format needs.
+        if syn.min_letters and sum(ch in LETTERS for ch in text) < syn.min_letters:
+            return None
+        if syn.min_digits and sum(ch in DIGITS for ch in text) < syn.min_digits:
+            return None
+        if syn.regions and not syn.region_ok(fixed):
+            score -= 2.0
+        return SyntaxMatch(
+            text=fixed,
+            display=syn.display(fixed),
+            country=syn.country,
+            syntax=syn.name,
+            score=score,
+            corrections=corrections,
+            confs=tuple(new_confs),
+            generic=syn.generic,
+            layout=syn.layout,
+            variant=syn,
+        )
+
+
+def _correct(ch: str, allowed: frozenset[str], row: np.ndarray | None) -> tuple[str | None, float, bool]:
+    """The character the syntax demands in place of ``ch``, how likely the OCR found it, and
+    whether the swap is a classic confusion (the table's)."""
+    if ch == "O" and "0" in allowed:
+        return "0", 1.0, True
+    table = TO_DIGIT.get(ch) if ch in LETTERS else TO_LETTER.get(ch)
+    if table is not None and table not in allowed:
+        table = None
+    if table is None and ch in LETTERS:
+        look = LETTER_LOOKALIKE.get(ch)
+        table = look if look in allowed else None
+    if row is not None:
+        idx = [ALNUM.index(a) for a in sorted(allowed)]
+        vals = row[idx]
+        k = int(np.argmax(vals))
+        p = float(vals[k])
+        alt = sorted(allowed)[k]
+        if p >= MIN_ALT_P:
+            return alt, p, alt == table
+        if table is not None:
+            return table, max(float(row[ALNUM.index(table)]), MIN_ALT_P), True
+        return None, 0.0, False
+    if table is not None:
+        return table, UNSEEN_P, True
+    return None, 0.0, False
+
+
+@lru_cache(maxsize=4)
+def _load_entries(path: str | None) -> tuple[tuple[Syntax, ...], tuple[tuple[str, str], ...]]:
+    try:
+        if path is None:
+            raw = resources.files("edge.recognition").joinpath("plate_syntaxes.toml").read_text("utf-8")
+            source = "plate_syntaxes.toml"
+        else:
+            raw = Path(path).read_text("utf-8")
+            source = path
+        data = tomllib.loads(raw)
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(path or "plate_syntaxes.toml", [("", f"cannot load plate syntaxes: {err}")]) from err
+    out: list[Syntax] = []
+    problems: list[tuple[str, str]] = []
+    for i, entry in enumerate(data.get("syntax", [])):
+        try:
+            out.extend(compile_syntax(entry))
+        except (KeyError, ValueError, TypeError) as err:
+            problems.append((f"syntax[{i}]", str(err)))
+    codes: list[tuple[str, str]] = []
+    for country, names in (data.get("codes") or {}).items():
+        if not isinstance(names, list):
+            problems.append((f"codes.{country}", "must be a list of printed codes"))
+            continue
+        codes.extend((str(n).upper(), str(country)) for n in names)
+    if problems:
+        raise ConfigError(source, problems)
+    return tuple(out), tuple(codes)

@@ -1,0 +1,135 @@
+"""One plate per crossing: group the frame-by-frame reads of a crossing and vote per character.
+
+A single frame misreads a character now and then (motion blur, a glint, a bolt taken for a 1); the
+same plate seen in ten frames almost never has the same character wrong in most of them. Reads that
+differ by a character or two are the same plate; among those, each position goes to the character
+with the largest summed confidence.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+
+from edge.recognition.syntax import SyntaxBook
+from edge.recognition.types import PlateRead
+
+
+def edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+@dataclass
+class _Track:
+    kind: str
+    reads: list[PlateRead] = field(default_factory=list)
+
+    @property
+    def weight(self) -> float:
+        return sum(r.confidence for r in self.reads)
+
+    def representative(self) -> str:
+        counts: dict[str, float] = defaultdict(float)
+        for r in self.reads:
+            counts[r.text] += r.confidence
+        return max(counts.items(), key=lambda kv: kv[1])[0]
+
+    def near(self, text: str) -> bool:
+        rep = self.representative()
+        return edit_distance(rep, text) <= max(1, min(len(rep), len(text)) // 3)
+
+
+class PlateVoter:
+    """Collects the reads of one crossing; ``best()`` gives the crossing's plate."""
+
+    def __init__(self, book: SyntaxBook | None = None, min_confidence: float = 0.0) -> None:
+        self._tracks: list[_Track] = []
+        self._reads: list[PlateRead] = []
+        self._book = book
+        self.min_confidence = min_confidence
+
+    def add(self, read: PlateRead) -> None:
+        if not read.text or read.confidence < self.min_confidence:
+            return
+        self._reads.append(read)
+        best: _Track | None = None
+        for t in self._tracks:
+            if t.kind == read.kind and t.near(read.text):
+                if best is None or t.weight > best.weight:
+                    best = t
+        if best is None:
+            best = _Track(read.kind)
+            self._tracks.append(best)
+        best.reads.append(read)
+
+    def extend(self, reads: list[PlateRead]) -> None:
+        for r in reads:
+            self.add(r)
+
+    def reads(self) -> list[PlateRead]:
+        return list(self._reads)
+
+    def __len__(self) -> int:
+        return len(self._reads)
+
+    def best(self, kind: str = "plate") -> tuple[PlateRead, float, int] | None:
+        """(best read, fused confidence, frames that support it), or None when nothing was read.
+
+        The track with the most summed confidence is the crossing's plate (a plate seen in many
+        frames beats a text glimpsed once). The returned read is the most confident frame whose
+        text equals the vote, so its frame, camera and box are real; when no single frame read the
+        voted text, the closest frame is returned with the voted text put in.
+        """
+        tracks = [t for t in self._tracks if t.kind == kind]
+        if not tracks:
+            return None
+        track = max(tracks, key=lambda t: (t.weight, len(t.reads)))
+        text, pos_support = _vote(track.reads)
+        agreeing = [r for r in track.reads if r.text == text]
+        if agreeing:
+            base = max(agreeing, key=lambda r: r.confidence)
+        else:
+            base = min(track.reads, key=lambda r: (edit_distance(r.text, text), -r.confidence))
+            base = self._relabel(base, text)
+        conf_agree = max((r.confidence for r in agreeing), default=base.confidence)
+        fused = min(pos_support) if pos_support else 0.0
+        # Many frames that agree make a read surer than any one of them; one frame is only as good
+        # as its own confidence.
+        miss = 1.0
+        for r in agreeing:
+            miss *= 1.0 - r.confidence
+        fused = round(max(0.0, min(1.0, fused * max(conf_agree, 1.0 - miss))), 4)
+        return base, fused, len(track.reads)
+
+    def _relabel(self, read: PlateRead, text: str) -> PlateRead:
+        display, country, syntax = text, read.country, read.syntax
+        book = self._book if self._book is not None else SyntaxBook.load()
+        m = book.best(text)
+        if m is not None and m.text == text:
+            display, country, syntax = m.display, m.country or None, m.syntax
+        return replace(read, text=text, display=display, country=country, syntax=syntax)
+
+
+def _vote(reads: list[PlateRead]) -> tuple[str, list[float]]:
+    """Character-wise weighted vote among the reads of the winning length."""
+    length_w: dict[int, float] = defaultdict(float)
+    for r in reads:
+        length_w[len(r.text)] += r.confidence
+    length = max(length_w.items(), key=lambda kv: kv[1])[0]
+    same = [r for r in reads if len(r.text) == length]
+    chars: list[str] = []
+    support: list[float] = []
+    for i in range(length):
+        w: dict[str, float] = defaultdict(float)
+        for r in same:
+            w[r.text[i]] += max(r.confidence, 1e-3)
+        ch, best_w = max(w.items(), key=lambda kv: kv[1])
+        chars.append(ch)
+        support.append(best_w / sum(w.values()))
+    return "".join(chars), support

@@ -1,0 +1,69 @@
+"""``customs-edge read``: JSON lines for images and for the crossings of a video."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.recognition import cli
+
+from .conftest import lane_frame
+
+
+def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.strip()]
+
+
+def test_images_one_line_each_and_bad_files_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, _ = lane_frame("01 A 123 BC", "UZ", plate_h=44)
+    b, _ = lane_frame("123 ABC 02", "KZ", plate_h=44)
+    pa, pb = tmp_path / "a.jpg", tmp_path / "b.png"
+    cv2.imwrite(str(pa), a, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    cv2.imwrite(str(pb), b)
+    garbage = tmp_path / "c.jpg"
+    garbage.write_bytes(b"\xff\xd8 not really a jpeg")
+    rc = cli.main([str(pa), str(garbage), str(pb), str(tmp_path / "missing.png")])
+    lines = _lines(capsys)
+    assert rc == 1
+    assert [ln["file"] for ln in lines] == [str(pa), str(garbage), str(pb), str(tmp_path / "missing.png")]
+    assert lines[0]["plates"][0]["text"] == "01A123BC"
+    assert lines[0]["plates"][0]["country"] == "UZ"
+    assert lines[0]["plates"][0]["display"] == "01 A 123 BC"
+    assert len(lines[0]["plates"][0]["box"]) == 4
+    assert lines[0]["containers"] == [] and "models" in lines[0]
+    assert "error" in lines[1] and "decode" in lines[1]["error"]
+    assert lines[2]["plates"][0]["text"] == "123ABC02"
+    assert "error" in lines[3]
+
+
+def test_video_gives_one_line_per_crossing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "lane.avi"
+    fps = 10
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (1280, 720))
+    assert writer.isOpened()
+    empty = np.full((720, 1280, 3), 105, np.uint8)
+    try:
+        for display, seed_base in (("01 A 123 BC", 0), ("30 555 XYZ", 100)):
+            for i in range(6):  # 0.6 s of a vehicle
+                frame, _ = lane_frame(display, "UZ", plate_h=40 + 2 * i, seed=seed_base + i)
+                writer.write(frame)
+            for _ in range(30):  # 3 s of empty lane: the crossing ends
+                writer.write(empty)
+    finally:
+        writer.release()
+    rc = cli.main([str(path), "--fps", "5", "--gap", "1.5"])
+    lines = _lines(capsys)
+    assert rc == 0
+    assert [ln["plate"]["text"] for ln in lines] == ["01A123BC", "30555XYZ"]
+    assert all(ln["plate"]["supporting_frames"] >= 2 for ln in lines)
+    assert lines[0]["end_s"] < lines[1]["start_s"]
+
+
+def test_bad_roi_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([str(tmp_path / "x.png"), "--roi", "1,2,3"]) == 2
+    assert "--roi" in capsys.readouterr().err

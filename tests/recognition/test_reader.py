@@ -1,0 +1,116 @@
+"""The whole reader on synthetic lane frames: each supported country's formats, ROI, two lines,
+containers, ADR plates, bad input."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.config import RecognitionSection
+from edge.recognition.reader import PlateReader
+
+from .conftest import lane_frame
+
+# (display, country as rendered, expected country): formats the synthetic camera draws.
+PLATES = [
+    ("01 A 123 BC", "UZ", "UZ"),
+    ("40 777 ABC", "UZ", "UZ"),
+    ("10 H 123456", "UZ", "UZ"),
+    ("123 ABC 02", "KZ", "KZ"),
+    ("1234 AB 01", "TJ", "TJ"),
+    ("A 123 BC 77", "RU", "RU"),
+    ("34 AB 1234", "TR", "TR"),
+    ("ABC 1234", "BR", "BR"),
+    ("ABC 1D23", "BR", "BR"),
+]
+
+
+@pytest.mark.parametrize(("display", "country", "expected"), PLATES)
+def test_synthetic_plates_of_each_country(reader: PlateReader, display: str, country: str, expected: str) -> None:
+    frame, box = lane_frame(display, country, plate_h=44)
+    reads = reader.read(frame)
+    assert reads, display
+    best = reads[0]
+    assert best.text == display.replace(" ", "")
+    assert best.display == display
+    assert best.country == expected
+    assert best.kind == "plate"
+    assert 0.5 < best.confidence <= 1.0
+    x, y, w, h = best.box
+    bx, by, bw, bh = box
+    assert bx - 10 <= x + w / 2 <= bx + bw + 10 and by - 10 <= y + h / 2 <= by + bh + 10
+
+
+def test_kyrgyz_plate_needs_the_posts_preference(reader: PlateReader) -> None:
+    # 01 234 XYZ is a valid Uzbek legal-entity plate too; a Kyrgyz post prefers KG.
+    frame, _ = lane_frame("01 234 XYZ", "KG", plate_h=44)
+    (best, *_) = reader.read(frame)
+    assert best.text == "01234XYZ" and best.country in ("UZ", "KG")
+    kg = PlateReader(RecognitionSection.model_validate({"countries": ["KG"]}))
+    (best, *_) = kg.read(frame)
+    assert best.text == "01234XYZ" and best.country == "KG"
+
+
+def test_roi_boxes_are_in_full_frame_coordinates(reader: PlateReader) -> None:
+    frame, (bx, by, bw, bh) = lane_frame("01 A 777 XY", "UZ", plate_h=44, seed=3)
+    roi = (bx - 150, by - 100, bw + 300, bh + 200)
+    reads = reader.read(frame, roi)
+    assert reads and reads[0].text == "01A777XY"
+    x, y, _, _ = reads[0].box
+    assert bx - 10 <= x <= bx + bw and by - 10 <= y <= by + bh
+    # A region that leaves the plate out reads nothing.
+    assert reader.read(frame, (0, 0, 300, 150)) == []
+
+
+def test_two_line_plate(reader: PlateReader) -> None:
+    img = np.full((720, 1280, 3), 100, np.uint8)
+    cv2.rectangle(img, (560, 380), (760, 520), (240, 240, 240), -1)
+    cv2.putText(img, "01 A", (600, 440), cv2.FONT_HERSHEY_DUPLEX, 1.8, (20, 20, 20), 4, cv2.LINE_AA)
+    cv2.putText(img, "123 BC", (575, 505), cv2.FONT_HERSHEY_DUPLEX, 1.8, (20, 20, 20), 4, cv2.LINE_AA)
+    reads = reader.read(img)
+    assert reads and reads[0].text == "01A123BC" and reads[0].country == "UZ"
+
+
+def test_container_code_and_adr_plate(reader: PlateReader) -> None:
+    img = np.full((720, 1280, 3), 150, np.uint8)
+    cv2.rectangle(img, (100, 100), (700, 300), (40, 40, 160), -1)  # a red container side
+    cv2.putText(img, "CSQU 305438 3", (130, 220), cv2.FONT_HERSHEY_SIMPLEX, 1.7, (255, 255, 255), 4, cv2.LINE_AA)
+    cv2.rectangle(img, (900, 400), (1100, 560), (0, 140, 255), -1)  # orange ADR plate
+    cv2.line(img, (900, 480), (1100, 480), (0, 0, 0), 4)
+    cv2.putText(img, "33", (965, 460), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (0, 0, 0), 4, cv2.LINE_AA)
+    cv2.putText(img, "1203", (935, 540), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (0, 0, 0), 4, cv2.LINE_AA)
+    reads = reader.read(img)
+    containers = [r for r in reads if r.kind == "container"]
+    adr = [r for r in reads if r.kind == "adr"]
+    assert [c.text for c in containers] == ["CSQU3054383"]
+    assert containers[0].display == "CSQU 305438 3"
+    assert [a.text for a in adr] == ["33/1203"]
+
+
+def test_an_empty_road_reads_nothing(reader: PlateReader) -> None:
+    img = np.full((720, 1280, 3), 110, np.uint8)
+    assert reader.read(img) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((0, 0, 3), np.uint8), np.zeros((10, 10, 5), np.uint8), "not an image"],
+    ids=["empty", "five-channels", "string"],
+)
+def test_bad_images_raise_a_clear_error(reader: PlateReader, bad: object) -> None:
+    with pytest.raises(ValueError, match="image"):
+        reader.read(bad)  # type: ignore[arg-type]
+
+
+def test_grey_and_float_images_are_accepted(reader: PlateReader) -> None:
+    frame, _ = lane_frame("01 A 123 BC", "UZ", plate_h=44)
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    assert reader.read(grey)[0].text == "01A123BC"
+    assert reader.read(frame.astype(np.float32))[0].text == "01A123BC"
+
+
+def test_bad_roi_is_refused(reader: PlateReader) -> None:
+    frame, _ = lane_frame("01 A 123 BC", "UZ")
+    with pytest.raises(ValueError, match="ROI"):
+        reader.read(frame, (5000, 5000, 10, 10))

@@ -1,0 +1,74 @@
+"""Voting across the frames of one crossing."""
+
+from __future__ import annotations
+
+from edge.recognition.syntax import SyntaxBook
+from edge.recognition.types import PlateRead
+from edge.recognition.voting import PlateVoter, edit_distance
+
+
+def _read(text: str, conf: float, seq: int, kind: str = "plate") -> PlateRead:
+    return PlateRead(text=text, confidence=conf, box=(10, 10, 100, 30), display=text, country="UZ",
+                     frame_seq=seq, kind=kind)
+
+
+def test_edit_distance() -> None:
+    assert edit_distance("01A123BC", "01A123BC") == 0
+    assert edit_distance("01A123BC", "01A128BC") == 1
+    assert edit_distance("01A123BC", "1A123BC") == 1
+
+
+def test_one_misread_frame_is_outvoted() -> None:
+    v = PlateVoter()
+    for seq, text in enumerate(["01A123BC", "01A128BC", "01A123BC", "01A123BC", "O1A123BC"]):
+        v.add(_read(text, 0.9, seq))
+    best = v.best()
+    assert best is not None
+    read, conf, frames = best
+    assert read.text == "01A123BC"
+    assert frames == 5
+    assert read.frame_seq in (0, 2, 3)
+    assert 0.5 < conf <= 1.0
+    assert len(v.reads()) == 5
+
+
+def test_character_vote_can_build_a_text_no_frame_read() -> None:
+    # Each frame has one different error; the per-character vote recovers the plate.
+    v = PlateVoter(SyntaxBook.load())
+    for seq, text in enumerate(["01A123BX", "01X123BC", "01A1X3BC"]):
+        v.add(_read(text, 0.8, seq))
+    best = v.best()
+    assert best is not None
+    read, _, frames = best
+    assert read.text == "01A123BC"
+    assert read.display == "01 A 123 BC" and read.syntax == "uz-private"
+    assert frames == 3
+
+
+def test_the_plate_seen_most_wins_over_a_stray_text() -> None:
+    v = PlateVoter()
+    v.add(_read("77ZZ999", 0.99, 0))
+    for seq in range(1, 5):
+        v.add(_read("01A123BC", 0.7, seq))
+    best = v.best()
+    assert best is not None and best[0].text == "01A123BC" and best[2] == 4
+
+
+def test_kinds_are_voted_apart_and_empty_voter_gives_none() -> None:
+    v = PlateVoter()
+    assert v.best() is None
+    v.add(_read("CSQU3054383", 0.9, 0, kind="container"))
+    assert v.best() is None
+    c = v.best("container")
+    assert c is not None and c[0].text == "CSQU3054383"
+
+
+def test_more_agreeing_frames_raise_the_confidence() -> None:
+    one = PlateVoter()
+    one.add(_read("01A123BC", 0.7, 0))
+    many = PlateVoter()
+    for seq in range(4):
+        many.add(_read("01A123BC", 0.7, seq))
+    a, b = one.best(), many.best()
+    assert a is not None and b is not None
+    assert b[1] > a[1]
