@@ -62,7 +62,12 @@ def make_plate(rng: random.Random) -> tuple[str, str, str, str]:
     """(text, display, country, syntax) of a random plate in one of the simulated layouts."""
     country, syntax, pattern, _ = rng.choices(_LAYOUTS, weights=[w for *_, w in _LAYOUTS])[0]
     letters = _RU_LETTERS if country == "RU" else _LETTERS
-    region = rng.choice(_UZ_REGIONS) if country in ("UZ", "KG") else f"{rng.randint(1, 20):02d}"
+    if country == "UZ":
+        region = rng.choice(_UZ_REGIONS)
+    elif country == "KG":
+        region = f"{rng.randint(1, 9):02d}"  # Kyrgyz region codes run 01-09
+    else:
+        region = f"{rng.randint(1, 20):02d}"
     out = []
     region_used = False
     for ch in pattern:
