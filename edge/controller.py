@@ -27,7 +27,7 @@ from edge.evidence import EvidenceStore
 from edge.lane.runtime import Lane
 from edge.lane.screening import Declarations, Watchlist
 from edge.outbox.journal import Journal, StoredEvent
-from edge.outbox.signing import PostKey
+from edge.outbox.rotation import apply_staged_rotation
 from edge.outbox.uplink import Uplink
 from edge.recognition.reader import PlateReader
 from edge.weighing.records import WeighingRecords
@@ -50,7 +50,8 @@ class PostController:
         self.post_id = cfg.post.id
         self.data_dir = Path(cfg.storage.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.key = PostKey.load_or_create(self.data_dir / "keys" / "post_ed25519.pem")
+        # A staged next key is announced in the chain (sealed by the old key) before anything is signed.
+        self.key = apply_staged_rotation(self.data_dir / "keys", self.data_dir / "journal.sqlite", self.post_id)
         self.journal = Journal(
             self.data_dir / "journal.sqlite", self.key, self.post_id,
             quota_bytes=int(cfg.storage.quota_mb * 1024 * 1024 * self.JOURNAL_SHARE),

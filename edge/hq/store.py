@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import StorageError
+from edge.outbox.rotation import ROTATION_LANE, is_rotation
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,15 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     def pin_post_key(self, post_id: str, public_key: str, key_id: str) -> None: ...
+
+    def key_rotations(self, post_id: str) -> list[dict[str, Any]]:
+        """The post's stored (so already verified) key rotation events, oldest first.
+
+        The subscriber derives the key in force at any seq from them; a store may override this
+        with a narrower query. Rotation events are the only ones in lane ``_post``.
+        """
+        rows = self.recent(post_id, ROTATION_LANE, 1_000_000)
+        return sorted((p for p in rows if is_rotation(p)), key=lambda p: int(p["seq"]))
 
     @abc.abstractmethod
     def posts(self) -> list[PostState]: ...
@@ -375,13 +385,22 @@ class SqliteEventStore(EventStore):
 
     def recent(self, post_id: str, lane_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         if lane_id is None:
-            rows = self._q("SELECT payload FROM events WHERE post_id = ? ORDER BY seq DESC LIMIT ?", (post_id, limit))
+            # Crossings: the post-level lane (key rotations) is asked for by name only.
+            rows = self._q(
+                "SELECT payload FROM events WHERE post_id = ? AND lane_id != ? ORDER BY seq DESC LIMIT ?",
+                (post_id, ROTATION_LANE, limit),
+            )
         else:
             rows = self._q(
                 "SELECT payload FROM events WHERE post_id = ? AND lane_id = ? ORDER BY seq DESC LIMIT ?",
                 (post_id, lane_id, limit),
             )
         return self._payloads(rows)
+
+    def key_rotations(self, post_id: str) -> list[dict[str, Any]]:
+        rows = self._q("SELECT payload FROM events WHERE post_id = ? AND lane_id = ? ORDER BY seq",
+                       (post_id, ROTATION_LANE))
+        return [p for p in self._payloads(rows) if is_rotation(p)]
 
     def events_in_order(self, post_id: str) -> list[dict[str, Any]]:
         return self._payloads(self._q("SELECT payload FROM events WHERE post_id = ? ORDER BY seq", (post_id,)))

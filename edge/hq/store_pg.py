@@ -308,7 +308,8 @@ class PostgresEventStore(EventStore):
     def recent(self, post_id: str, lane_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         if lane_id is None:
             rows = self._q(
-                "SELECT payload FROM events WHERE post_id = %s ORDER BY seq DESC LIMIT %s", (post_id, limit)
+                "SELECT payload FROM events WHERE post_id = %s AND lane_id <> '_post' ORDER BY seq DESC LIMIT %s",
+                (post_id, limit),
             )
         else:
             rows = self._q(

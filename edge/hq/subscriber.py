@@ -13,6 +13,15 @@ Order of operations per message, and why:
    Only this marks events delivered at the post.
 
 Missing seqs are reported the moment a later seq arrives, by number (log + problems table).
+
+Key rotation (:mod:`edge.outbox.rotation`): a post announces a new signing key with an event in lane
+``_post`` (schema ``customs.key_rotation/1``), sealed by its old key. HQ verifies the statement
+against the key in force at that seq; a refused one is flagged ``bad_rotation`` and not acknowledged.
+The key in force at any seq is derived from the stored (hence verified) rotation events: the old key
+of the first rotation at or after it, else the new key of the last one, else the enrolled or pinned
+key. An event signed by a key no stored rotation announced is refused. Rotation events are stored and
+acknowledged like any event (they are part of the chain) but are not crossings: ``on_event`` is not
+called for them (they are logged instead) and ``recent()`` without a lane leaves them out.
 Several HQ processes share the load with an MQTT v5 shared subscription ``$share/<group>/...``.
 """
 
@@ -38,6 +47,7 @@ from edge.config import BrokerSection
 from edge.errors import IntegrityError, StorageError
 from edge.events import iso_time
 from edge.hq.store import EventStore
+from edge.outbox.rotation import ROTATION_LANE, ROTATION_SCHEMA, check_rotation, is_rotation
 from edge.outbox.signing import (
     GENESIS_HASH,
     PublicKeyLike,
@@ -65,8 +75,11 @@ def validate_payload(payload: Any, topic_post: str | None, topic_lane: str | Non
     errs = [f"missing key {k!r}" for k in REQUIRED if k not in payload]
     if errs:
         return errs
-    if not isinstance(payload["schema"], str) or not payload["schema"].startswith(SCHEMA_PREFIX):
-        errs.append(f"unknown schema {payload['schema']!r}")
+    schema = payload["schema"]
+    if not isinstance(schema, str) or not (schema.startswith(SCHEMA_PREFIX) or schema == ROTATION_SCHEMA):
+        errs.append(f"unknown schema {schema!r}")
+    elif (schema == ROTATION_SCHEMA) != (payload.get("lane_id") == ROTATION_LANE):
+        errs.append(f"lane {ROTATION_LANE!r} carries key rotations ({ROTATION_SCHEMA}) and nothing else")
     for k in ("event_id", "post_id", "lane_id"):
         if not isinstance(payload[k], str) or not payload[k]:
             errs.append(f"{k} must be a non-empty string")
@@ -79,6 +92,10 @@ def validate_payload(payload: Any, topic_post: str | None, topic_lane: str | Non
     if topic_lane is not None and payload.get("lane_id") != topic_lane:
         errs.append(f"lane_id {payload.get('lane_id')!r} does not match the topic's lane {topic_lane!r}")
     return errs
+
+
+def _key_id(key: PublicKeyLike) -> str:
+    return key_id_of(public_raw(public_key_from(key)))
 
 
 def _ranges(seqs: list[int]) -> str:
@@ -146,6 +163,8 @@ class HQSubscriber:
         self._worker: threading.Thread | None = None
         self._busy = False
         self.stats = {"received": 0, "stored": 0, "duplicates": 0, "rejected": 0, "acks": 0}
+        self._rotations: dict[str, list[tuple[int, str, str]]] = {}
+        """post -> [(seq, old key b64, new key b64)] of verified rotations, cached from the store."""
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -335,7 +354,12 @@ class HQSubscriber:
                     candidates.append((i, *checked))
             if not candidates:
                 return results
-            outcomes = self.store.insert_events([c[3] for c in candidates])
+            rotated = {c[1] for c in candidates if is_rotation(c[3])}
+            try:
+                outcomes = self.store.insert_events([c[3] for c in candidates])
+            finally:
+                for post in rotated:  # tentative until stored: re-read from the store when next needed
+                    self._rotations.pop(post, None)
             new: list[tuple[int, str, int, dict[str, Any]]] = []
             dup_posts: set[str] = set()
             for cand, outcome in zip(candidates, outcomes, strict=True):
@@ -363,8 +387,13 @@ class HQSubscriber:
                 self._reack(post, force=True)
             for post in dup_posts - advanced:
                 self._reack(post, force=False)
+            for _i, post, seq, payload in new:
+                if is_rotation(payload):
+                    self._rotation_stored(post, seq, payload)
             if self.on_event is not None:
                 for _i, _post, _seq, payload in new:
+                    if is_rotation(payload):
+                        continue  # not a crossing
                     try:
                         self.on_event(payload)
                     except Exception:
@@ -394,14 +423,57 @@ class HQSubscriber:
             seq = payload.get("seq") if isinstance(payload, dict) else None
             return self._reject(post, seq if isinstance(seq, int) else None, "invalid", "; ".join(problems), data)
         seq = int(payload["seq"])
-        key = self._key_for(post, payload)
-        if key is None:
+        base = self._key_for(post, payload)
+        if base is None:
             return self._reject(post, seq, "unknown_post", "no public key known for this post", data)
+        key = self._key_at(post, seq, base)
+        if payload["integrity"].get("key_id") != _key_id(key):
+            # Another HQ process may have stored a rotation meanwhile: ask the store once more.
+            key = self._key_at(post, seq, base, refresh=True)
         try:
             verify_event(payload, key)
         except IntegrityError as err:
-            return self._reject(post, seq, "tampered", str(err), data)
+            detail = str(err)
+            if payload["integrity"].get("key_id") != _key_id(key):
+                detail += " (no key rotation announcing that key has been received)"
+            return self._reject(post, seq, "tampered", detail, data)
+        if is_rotation(payload):
+            try:
+                new_key = check_rotation(payload, b64(public_raw(public_key_from(key))), post)
+            except IntegrityError as err:
+                return self._reject(post, seq, "bad_rotation", str(err), data)
+            # Later events of this batch are checked before it is stored: trust it tentatively.
+            rots = self._rotations_of(post)
+            if not any(r[0] == seq for r in rots):
+                rots.append((seq, b64(public_raw(public_key_from(key))), new_key))
+                rots.sort()
         return post, seq, payload
+
+    def _rotations_of(self, post: str, refresh: bool = False) -> list[tuple[int, str, str]]:
+        if refresh or post not in self._rotations:
+            rots = []
+            for p in self.store.key_rotations(post):
+                st = p["key_rotation"]
+                rots.append((int(p["seq"]), str(st["old_public_key"]), str(st["new_public_key"])))
+            self._rotations[post] = sorted(rots)
+        return self._rotations[post]
+
+    def _key_at(self, post: str, seq: int, base: PublicKeyLike, refresh: bool = False) -> PublicKeyLike:
+        """The key that must have signed ``post``'s event ``seq``, following its verified rotations."""
+        rots = self._rotations_of(post, refresh)
+        for r_seq, old, _new in rots:
+            if r_seq >= seq:
+                return old  # the rotation event itself is sealed by the old key
+        return rots[-1][2] if rots else base
+
+    def _rotation_stored(self, post: str, seq: int, payload: dict[str, Any]) -> None:
+        st = payload["key_rotation"]
+        log.warning("post %s rotated its signing key %s -> %s at seq %d (announced by the old key)",
+                    post, st.get("old_key_id"), st.get("new_key_id"), seq)
+        rots = self._rotations_of(post)
+        if rots and rots[-1][0] == seq:
+            # The pinned key is the one in force now; earlier ones stay provable from the stored rotations.
+            self.store.pin_post_key(post, str(st["new_public_key"]), str(st["new_key_id"]))
 
     def _key_for(self, post: str, payload: dict[str, Any]) -> PublicKeyLike | None:
         if post in self.keys:

@@ -23,7 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import IntegrityError, StorageError
-from edge.outbox.signing import GENESIS_HASH, PostKey, canonical_json, public_key_from, seal, verify_event
+from edge.outbox.rotation import ROTATION_LANE, check_rotation, is_rotation
+from edge.outbox.signing import (
+    GENESIS_HASH,
+    PostKey,
+    b64,
+    canonical_json,
+    key_id_of,
+    public_key_from,
+    public_raw,
+    seal,
+    verify_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +139,12 @@ class Journal:
                 return
         if meta["post_id"] != self.post_id:
             raise StorageError(f"{self.path} is the journal of post {meta['post_id']!r}, not {self.post_id!r}")
-        if meta.get("key_id") != self.key.key_id:
-            # A replaced key is legitimate (a repaired post) but HQ must be told: log loudly.
+        in_force = meta.get("signing_key_id", meta.get("key_id"))
+        if in_force != self.key.key_id:
+            # A replaced key is legitimate (a repaired post) but HQ must be told: log loudly. A rotated
+            # key is not replaced: signing_key_id follows the rotations announced in the chain.
             log.warning(
-                "journal %s was signed with key %s, now signing with %s", self.path, meta.get("key_id"),
-                self.key.key_id,
+                "journal %s was signed with key %s, now signing with %s", self.path, in_force, self.key.key_id,
             )
 
     def _meta_all(self) -> dict[str, str]:
@@ -194,6 +206,10 @@ class Journal:
                 raise StorageError(f"event payload has no {k!r}")
         if payload.get("post_id", self.post_id) != self.post_id:
             raise StorageError(f"event of post {payload.get('post_id')!r} offered to the journal of {self.post_id!r}")
+        new_key: str | None = None
+        if is_rotation(payload):
+            # Only a statement by the key that seals it can enter the chain (HQ would refuse anything else).
+            new_key = check_rotation(payload, self.key.public_b64, self.post_id)
         try:
             with self._tx() as db:
                 seq = int(self._meta("last_seq") or 0) + 1
@@ -212,12 +228,33 @@ class Journal:
                 )
                 self._set_meta("last_seq", str(seq))
                 self._set_meta("last_hash", sealed["integrity"]["hash"])
+                if new_key is not None:
+                    # Same transaction as the announcement: after a crash the next start knows it was made.
+                    self._set_meta("signing_public_key", new_key)
+                    self._set_meta("signing_key_id", key_id_of(public_raw(public_key_from(new_key))))
         except sqlite3.IntegrityError as err:
             raise StorageError(f"event {payload.get('event_id')} is already in the journal") from err
         except (sqlite3.Error, TypeError, ValueError) as err:
             raise StorageError(f"{self.path}: cannot commit event {payload.get('event_id')}: {err}") from err
         self._check_quota()
         return StoredEvent(seq, sealed["event_id"], sealed["lane_id"], sealed, raw, now)
+
+    def rotate_key(self, new: PostKey) -> StoredEvent:
+        """Announce ``new`` in the chain (sealed by the current key) and sign every later event with it.
+
+        See :mod:`edge.outbox.rotation`; the key files are the caller's business.
+        """
+        from edge.outbox.rotation import rotation_event
+
+        with self._lock:
+            stored = self.append(rotation_event(self.key, new.public_b64, self.post_id))
+            self.key = new
+        return stored
+
+    def signing_key_id(self) -> str:
+        """The key id the chain says is in force after the last event (the last rotation's new key)."""
+        with self._lock:
+            return str(self._meta("signing_key_id") or self._meta("key_id"))
 
     def mark_published(self, seq: int | list[int]) -> None:
         """The broker accepted (PUBACK) these events; bookkeeping only, HQ's ack is what counts."""
@@ -323,6 +360,13 @@ class Journal:
             anchor = db.execute("SELECT hash FROM events WHERE seq = ?", (upto,)).fetchone()
             if anchor is None:
                 return 0
+            # The key in force at the anchor: verify starts from it once the rotations before are gone.
+            for (payload,) in db.execute(
+                "SELECT payload FROM events WHERE lane_id = ? AND seq <= ? ORDER BY seq", (ROTATION_LANE, upto)
+            ).fetchall():
+                body = json.loads(payload)
+                if is_rotation(body):
+                    self._set_meta("pruned_public_key", str(body["key_rotation"]["new_public_key"]))
             n = db.execute("DELETE FROM events WHERE seq <= ?", (upto,)).rowcount
             self._set_meta("pruned_upto", str(upto))
             self._set_meta("pruned_hash", str(anchor[0]))
@@ -391,9 +435,13 @@ class Journal:
             return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
     def verify(self) -> list[str]:
-        """Check the whole journal offline; one line per problem, naming the seqs. Empty means intact."""
+        """Check the whole journal offline; one line per problem, naming the seqs. Empty means intact.
+
+        The chain is followed from the journal's first key through every rotation it announces, and
+        must end at the key this journal signs with.
+        """
         with self._lock:
-            return verify_db(self._db, self.key.public_b64)
+            return verify_db(self._db, final_key=self.key.public_b64)
 
     def close(self) -> None:
         with self._lock:
@@ -403,14 +451,20 @@ class Journal:
                 log.warning("closing journal %s: %s", self.path, err)
 
 
-def verify_db(db: sqlite3.Connection, public_key: str | None = None) -> list[str]:
-    """The checks behind ``edgectl verify``: signatures, hashes, the chain, and no missing seqs."""
+def verify_db(db: sqlite3.Connection, public_key: str | None = None, *, final_key: str | None = None) -> list[str]:
+    """The checks behind ``edgectl verify``: signatures, hashes, the chain, and no missing seqs.
+
+    ``public_key`` is the key trusted for the first event kept (default: the journal's own record of
+    it, which pruning moves past the rotations it removes); each verified key rotation event hands
+    the chain to the key it announces. ``final_key``, when given, is the key that must be in force
+    at the end (the one the journal signs with).
+    """
     problems: list[str] = []
     ic = str(db.execute("PRAGMA integrity_check").fetchone()[0])
     if ic != "ok":
         problems.append(f"SQLite integrity_check: {ic}")
     meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    pub = public_key_from(public_key or meta["public_key"])
+    pub = public_key_from(public_key or meta.get("pruned_public_key") or meta["public_key"])
     post_id = meta.get("post_id")
     expected_seq = int(meta.get("pruned_upto", "0")) + 1
     prev_hash = meta.get("pruned_hash", GENESIS_HASH)
@@ -432,6 +486,11 @@ def verify_db(db: sqlite3.Connection, public_key: str | None = None) -> list[str
             problems.append(f"seq {seq}: {err}")
             digest = h
             body = {}
+        if body and is_rotation(body):
+            try:
+                pub = public_key_from(check_rotation(body, b64(public_raw(pub)), str(post_id)))
+            except IntegrityError as err:
+                problems.append(f"seq {seq}: key rotation refused: {err}")
         if body:
             if body.get("seq") != seq or body.get("event_id") != event_id or body.get("post_id") != post_id:
                 problems.append(f"seq {seq}: stored seq/event_id/post_id differ from the signed payload")
@@ -449,6 +508,13 @@ def verify_db(db: sqlite3.Connection, public_key: str | None = None) -> list[str
         problems.append(f"seq {last_seq + 1}..{expected_seq - 1}: beyond the recorded last seq (inserted)")
     elif last_seq and prev_hash != meta.get("last_hash"):
         problems.append(f"seq {last_seq}: hash differs from the recorded last hash (replaced)")
+    if final_key is not None:
+        want = public_key_from(final_key)
+        if public_raw(want) != public_raw(pub):
+            problems.append(
+                f"the chain ends with key {key_id_of(public_raw(pub))} in force, but the journal signs with"
+                f" {key_id_of(public_raw(want))} (a key replaced without an announced rotation)"
+            )
     return problems
 
 

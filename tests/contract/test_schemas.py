@@ -18,7 +18,7 @@ from edge.outbox.signing import GENESIS_HASH, PostKey, verify_event
 from tests.contract.payloads import committed, full_event
 
 SCHEMA_DIR = Path(contract.__file__).parent / contract.SCHEMA_DIR
-KINDS = ["vehicle_event", "status", "telemetry", "ack", "command", "command_result", "diag_test"]
+KINDS = ["vehicle_event", "key_rotation", "status", "telemetry", "ack", "command", "command_result", "diag_test"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
