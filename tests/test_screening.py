@@ -16,8 +16,9 @@ from edge.contract import validate
 from edge.controller import PostController
 from edge.errors import CommandError
 from edge.events import VehicleEvent
-from edge.lane.screening import Declarations, Watchlist, plate_key
+from edge.lane.screening import Declarations, Watchlist
 from edge.outbox.signing import PostKey
+from edge.plates import plate_key
 from edge.topics import Topics
 
 

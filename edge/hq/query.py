@@ -24,7 +24,8 @@ from typing import Any
 
 from edge.errors import EdgeError, StorageError
 from edge.events import iso_time
-from edge.hq.store import EventStore, normalise_plate, open_store, plate_distance
+from edge.hq.store import EventStore, open_store
+from edge.plates import normalise_plate, plate_distance
 from edge.topics import DEFAULT_PREFIX
 
 log = logging.getLogger(__name__)

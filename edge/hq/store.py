@@ -20,6 +20,7 @@ from typing import Any
 
 from edge.errors import StorageError
 from edge.outbox.rotation import ROTATION_LANE, is_rotation
+from edge.plates import normalise_plate, plate_distance
 
 log = logging.getLogger(__name__)
 
@@ -180,23 +181,6 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
-
-
-def normalise_plate(text: str) -> str:
-    return "".join(ch for ch in text.upper() if ch.isalnum())
-
-
-def plate_distance(a: str, b: str) -> int:
-    """Levenshtein distance with the usual OCR confusions (0/O, 1/I, 8/B, 5/S, 2/Z) costing nothing."""
-    fold = str.maketrans("OIBSZ", "01852")
-    a, b = a.translate(fold), b.translate(fold)
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def plate_of(payload: dict[str, Any]) -> str | None:

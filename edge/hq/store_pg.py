@@ -33,7 +33,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from edge.errors import StorageError
-from edge.hq.store import EventStore, PostState, Problem, normalise_plate, plate_distance, plate_of
+from edge.hq.store import EventStore, PostState, Problem, plate_of
+from edge.outbox.rotation import ROTATION_LANE
+from edge.plates import normalise_plate, plate_distance
 
 try:  # psycopg is an optional extra; importing this module without it must say so clearly.
     import psycopg
@@ -308,8 +310,8 @@ class PostgresEventStore(EventStore):
     def recent(self, post_id: str, lane_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         if lane_id is None:
             rows = self._q(
-                "SELECT payload FROM events WHERE post_id = %s AND lane_id <> '_post' ORDER BY seq DESC LIMIT %s",
-                (post_id, limit),
+                "SELECT payload FROM events WHERE post_id = %s AND lane_id <> %s ORDER BY seq DESC LIMIT %s",
+                (post_id, ROTATION_LANE, limit),
             )
         else:
             rows = self._q(

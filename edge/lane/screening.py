@@ -18,16 +18,9 @@ from typing import Any
 
 from edge.errors import CommandError, StorageError
 from edge.events import VehicleEvent
+from edge.plates import plate_key
 
 log = logging.getLogger(__name__)
-
-_FOLD = str.maketrans("OIBSZ", "01852")
-
-
-def plate_key(text: str) -> str:
-    """The form two plates are compared in: upper case, alphanumerics only, confusions folded."""
-    return "".join(ch for ch in text.upper() if ch.isalnum()).translate(_FOLD)
-
 
 class _JsonFile:
     """A small JSON document replaced atomically (write, fsync, rename): never half-written."""

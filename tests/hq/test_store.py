@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from edge.errors import StorageError
-from edge.hq.store import MIGRATIONS, SqliteEventStore, open_store, plate_distance
+from edge.hq.store import MIGRATIONS, SqliteEventStore, open_store
 from edge.outbox.journal import Journal
 from edge.outbox.signing import PostKey
+from edge.plates import plate_distance
 from tests.delivery.harness import event_payload
 
 

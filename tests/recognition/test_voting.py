@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from edge.plates import edit_distance
 from edge.recognition.syntax import SyntaxBook
 from edge.recognition.types import PlateRead
-from edge.recognition.voting import PlateVoter, edit_distance
+from edge.recognition.voting import PlateVoter
 
 
 def _read(text: str, conf: float, seq: int, kind: str = "plate") -> PlateRead:
