@@ -85,7 +85,7 @@ class Lane:
             evidence=evidence,
         )
         self.stats: dict[str, Any] = {"frames_read": 0, "frames_skipped": 0, "plates": 0, "events": 0,
-                                      "weighings": 0, "alarms": 0, "read_ms_last": None}
+                                      "weighings": 0, "alarms": 0, "read_ms_last": None, "plates_cut_by_edge": 0}
         self.alarms: list[dict[str, Any]] = []
         self._last_loop = time.monotonic()
 
@@ -163,6 +163,11 @@ class Lane:
                 continue
             self.stats["read_ms_last"] = round((time.perf_counter() - t0) * 1000, 1)
             self.stats["frames_read"] += 1
+            # A plate half out of view reads as a shorter, often still valid, plate: never vote with it.
+            view = roi or (0, 0, frame.image.shape[1], frame.image.shape[0])
+            whole = [r for r in reads if not _cut_by_edge(r.box, view)]
+            self.stats["plates_cut_by_edge"] += len(reads) - len(whole)
+            reads = whole
             with self._lock:
                 for r in reads:
                     stamped = _stamp(r, cam_cfg.name, frame)
@@ -243,6 +248,13 @@ class Lane:
             "alarms": list(self.alarms),
             "alive": self.alive(),
         }
+
+
+def _cut_by_edge(box: tuple[int, int, int, int], view: tuple[int, int, int, int], margin: int = 3) -> bool:
+    """True when ``box`` touches the border of the region the reader looked at."""
+    x, y, w, h = box
+    vx, vy, vw, vh = view
+    return x <= vx + margin or y <= vy + margin or x + w >= vx + vw - margin or y + h >= vy + vh - margin
 
 
 def _crop(image: np.ndarray, box: tuple[int, int, int, int], pad: float = 0.15) -> np.ndarray:

@@ -215,25 +215,32 @@ class PlateReader:
             return []
         confs = list(line.confs)
         probs = line.probs
-        variants: list[tuple[str, list[float], np.ndarray, float, str | None]] = [(text, confs, probs, 0.0, hint)]
+        # (text, confs, probs, cost, hint, must_be_country)
+        variants: list[tuple[str, list[float], np.ndarray, float, str | None, str | None]] = [
+            (text, confs, probs, 0.0, hint, None)
+        ]
         # The printed country code read as part of the registration: cut it off, take it as a hint.
+        # Only a plate of that country explains the cut: "DPB" + a flag read as "R" is no Brazilian "BR".
         for rest, country, cut0, cut1 in self.book.strip_code(text):
             stop = len(text) - cut1
-            variants.append((rest, confs[cut0:stop], probs[cut0:stop], 0.0, country))
+            variants.append((rest, confs[cut0:stop], probs[cut0:stop], 0.0, country, country))
         # One spurious character (a bolt, a state emblem, the plate's edge): try without the least
         # confident one and without either end, at a price that grows with the OCR's confidence in it.
         if len(text) >= 6 and confs:
             for k in sorted({int(np.argmin(confs)), 0, len(text) - 1}):
                 cost = DROP_COST + DROP_CONF_COST * confs[k]
                 variants.append(
-                    (text[:k] + text[k + 1 :], confs[:k] + confs[k + 1 :], np.delete(probs, k, axis=0), cost, hint)
+                    (text[:k] + text[k + 1 :], confs[:k] + confs[k + 1 :], np.delete(probs, k, axis=0), cost, hint,
+                     None)
                 )
         out: list[Candidate] = []
         shape = _shape_score(quad, box)
-        for vtext, vconfs, vprobs, cost, vhint in variants:
+        for vtext, vconfs, vprobs, cost, vhint, country in variants:
             if len(vtext) > 10:
                 continue
             matches = self.book.match(vtext, vconfs, vprobs, hint=vhint)
+            if country is not None:
+                matches = [m for m in matches if m.country == country]
             if not matches:
                 continue
             m = matches[0]
