@@ -9,7 +9,6 @@ chain (``prev_hash``) and the key id are themselves signed.
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import json
 import logging
@@ -139,8 +138,12 @@ def signed_body(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def seal(payload: dict[str, Any], key: PostKey, prev_hash: str) -> dict[str, Any]:
-    """Return a copy of ``payload`` with ``integrity`` filled: chained, hashed and signed."""
-    out = copy.deepcopy(payload)
+    """Return a copy of ``payload`` with ``integrity`` filled: chained, hashed and signed.
+
+    Only the top level is copied (``integrity`` is the one key replaced); the hash covers the canonical
+    bytes made here, so later changes to shared nested values cannot alter what was signed.
+    """
+    out = dict(payload)
     out["integrity"] = {"prev_hash": prev_hash, "key_id": key.key_id, "public_key": key.public_b64}
     canon = canonical_json(signed_body(out))
     out["integrity"]["hash"] = hashlib.sha256(canon).hexdigest()
