@@ -235,12 +235,12 @@ class PlateReader:
                 )
         out: list[Candidate] = []
         shape = _shape_score(quad, box)
-        for vtext, vconfs, vprobs, cost, vhint, country in variants:
+        for vtext, vconfs, vprobs, cost, vhint, cut_country in variants:
             if len(vtext) > 10:
                 continue
             matches = self.book.match(vtext, vconfs, vprobs, hint=vhint)
-            if country is not None:
-                matches = [m for m in matches if m.country == country]
+            if cut_country is not None:
+                matches = [m for m in matches if m.country == cut_country]
             if not matches:
                 continue
             m = matches[0]
