@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from edge.config import CrossingSection
@@ -117,14 +118,18 @@ def test_best_reads_crop_is_kept_as_evidence(tmp_path: Path) -> None:
     lane = scale_lane(evidence=store.put_image)
     lane.vehicle_on(100.0)
     crop = np.full((48, 200, 3), 230, np.uint8)
-    lane.add_read(read("01A123BC", 100.5, seq=7), crop=crop)
-    lane.add_read(read("01A123BC", 100.8, conf=0.5, seq=8), crop=np.zeros((48, 200, 3), np.uint8))
+    scene = np.full((360, 640, 3), 120, np.uint8)
+    lane.add_read(read("01A123BC", 100.5, seq=7), crop=crop, overview=scene)
+    lane.add_read(read("01A123BC", 100.8, conf=0.5, seq=8), crop=np.zeros((48, 200, 3), np.uint8),
+                  overview=np.zeros((360, 640, 3), np.uint8))
     lane.vehicle_off(104.0)
     (event,) = lane.tick(106.0)
-    digest = event.payload()["plate"]["crop_sha256"]
-    assert digest is not None and store.get(digest)  # the stored image matches its hash
-    assert event.payload()["plate"]["frame_seq"] == 7
-    assert store.usage().files == 1
+    plate = event.payload()["plate"]
+    assert plate["crop_sha256"] is not None and store.get(plate["crop_sha256"])  # matches its hash
+    assert plate["frame_seq"] == 7
+    overview = store.get(plate["overview_sha256"])
+    assert float(cv2.imdecode(np.frombuffer(overview, np.uint8), cv2.IMREAD_GRAYSCALE).mean()) > 100
+    assert store.usage().files == 2  # the best read's crop and overview, not the others
 
 
 def test_screening_hook_failure_does_not_lose_the_event() -> None:

@@ -110,6 +110,8 @@ class CrossingAssembler:
         self._evidence = evidence
         self._crops: dict[tuple[str, int, tuple[int, int, int, int]], np.ndarray] = {}
         """Plate crops of the open crossing: only the best read's crop is kept as evidence."""
+        self._overviews: dict[str, tuple[float, np.ndarray]] = {}
+        """Per camera, the downscaled frame of its most confident read so far: the overview evidence."""
         self._current: _Crossing | None = None
         self._recent: deque[tuple[PlateRead, str]] = deque(maxlen=2000)
         """Reads seen while no crossing was open, kept for the pre-roll of the next one."""
@@ -120,9 +122,19 @@ class CrossingAssembler:
 
     # -- inputs -------------------------------------------------------------------------------------
 
-    def add_read(self, read: PlateRead, role: str | None = None, crop: np.ndarray | None = None) -> None:
+    def add_read(
+        self,
+        read: PlateRead,
+        role: str | None = None,
+        crop: np.ndarray | None = None,
+        overview: np.ndarray | None = None,
+    ) -> None:
         role = role or self._roles.get(read.camera, "front")
         t = read.timestamp
+        if overview is not None and self._evidence is not None:
+            best = self._overviews.get(read.camera)
+            if best is None or read.confidence >= best[0]:
+                self._overviews[read.camera] = (read.confidence, overview)
         if crop is not None and self._evidence is not None:
             self._crops[(read.camera, read.frame_seq, read.box)] = crop
             while len(self._crops) > self.MAX_CROPS:  # reads no crossing claimed: drop the oldest
@@ -236,18 +248,21 @@ class CrossingAssembler:
 
     def _store_crops(self, *plates: dict[str, Any] | None) -> None:
         crops, self._crops = self._crops, {}
+        overviews, self._overviews = self._overviews, {}
         if self._evidence is None:
             return
         for plate in plates:
             if plate is None:
                 continue
             crop = crops.get((plate["camera"], plate["frame_seq"], tuple(plate["box"])))
-            if crop is None:
-                continue
+            overview = overviews.get(plate["camera"])
             try:
-                plate["crop_sha256"] = self._evidence(crop)
+                if crop is not None:
+                    plate["crop_sha256"] = self._evidence(crop)
+                if overview is not None:
+                    plate["overview_sha256"] = self._evidence(overview[1])
             except Exception:  # evidence is best effort; the event itself must go on
-                log.exception("lane %s: plate crop could not be stored", self.lane_id)
+                log.exception("lane %s: evidence image could not be stored", self.lane_id)
 
     def _fuse(
         self, cur: _Crossing
@@ -308,4 +323,5 @@ def _plate_payload(voter: Voter | None) -> dict[str, Any] | None:
         "box": list(read.box),
         "votes": votes,
         "crop_sha256": None,
+        "overview_sha256": None,
     }

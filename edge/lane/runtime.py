@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+import cv2
 import numpy as np
 
 from drivers.camera import open_camera
@@ -168,11 +169,12 @@ class Lane:
             whole = [r for r in reads if not _cut_by_edge(r.box, view)]
             self.stats["plates_cut_by_edge"] += len(reads) - len(whole)
             reads = whole
+            overview = _overview(frame.image) if reads else None
             with self._lock:
                 for r in reads:
                     stamped = _stamp(r, cam_cfg.name, frame)
                     self.stats["plates"] += 1
-                    self.assembler.add_read(stamped, cam_cfg.role, crop=_crop(frame.image, r.box))
+                    self.assembler.add_read(stamped, cam_cfg.role, crop=_crop(frame.image, r.box), overview=overview)
 
     # -- scale --------------------------------------------------------------------------------------
 
@@ -255,6 +257,14 @@ def _cut_by_edge(box: tuple[int, int, int, int], view: tuple[int, int, int, int]
     x, y, w, h = box
     vx, vy, vw, vh = view
     return x <= vx + margin or y <= vy + margin or x + w >= vx + vw - margin or y + h >= vy + vh - margin
+
+
+def _overview(image: np.ndarray, width: int = 640) -> np.ndarray:
+    """The whole scene, small: enough to see the vehicle and the lane, a few tens of kB as JPEG."""
+    h, w = image.shape[:2]
+    if w <= width:
+        return image.copy()
+    return cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
 
 
 def _crop(image: np.ndarray, box: tuple[int, int, int, int], pad: float = 0.15) -> np.ndarray:
