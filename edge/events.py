@@ -12,16 +12,19 @@ Payload ``customs.vehicle_event/1``::
       "post_id": "uz-demo-01", "lane_id": "lane1",
       "seq": 17,                              # per-post, assigned by the journal at commit
       "first_seen": "2026-11-28T21:30:01.120Z", "weighed_at": "...", "left_at": "...",
-      "plate": {text, display, country, syntax, confidence, camera, frame_seq, seen_at, box, votes, crop_sha256} | null,
+      "plate": {text, display, country, syntax, confidence, camera, frame_seq, seen_at, box, votes,
+                crop_sha256, overview_sha256} | null,
       "reads": [{camera, role, text, display, country, syntax, confidence, frames}],  # per camera
       "trailer_plate": {...} | null,
-      "containers": [{code, valid, confidence, camera}],
-      "weighing": {gross, tare, net, unit, stable_span_s, spread, readings, record_id, scale} | null,
+      "containers": [{code, valid, confidence, camera}],   # valid: the ISO 6346 check digit matched
+      "weighing": {gross, tare, net, unit, stable_span_s, spread, readings, record_id, scale, axles} | null,
       "flags": {unreadable_plate, watchlist_hit, weight_mismatch, no_weighing},
       "declaration": {reference, declared_gross, unit} | null,
       "software": {"version": "0.1.0", "models": {"<name>": "<sha256 prefix>"}},
-      "integrity": {"prev_hash", "hash", "signature", "key_id"}   # added by the journal
+      "integrity": {"prev_hash", "hash", "signature", "key_id", "public_key"}   # added by the journal
     }
+
+The JSON Schema in ``edge/contract_schemas/vehicle_event.v1.json`` is the contract; this is a map.
 """
 
 from __future__ import annotations

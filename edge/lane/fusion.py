@@ -22,6 +22,7 @@ import numpy as np
 
 from edge.config import CrossingSection
 from edge.events import VehicleEvent, iso_time
+from edge.recognition.containers import is_valid as iso6346_valid
 from edge.recognition.types import PlateRead
 
 log = logging.getLogger(__name__)
@@ -220,7 +221,7 @@ class CrossingAssembler:
         self.crossings += 1
         plate, trailer, per_camera = self._fuse(cur)
         containers = [
-            {"code": r.text, "valid": True, "confidence": round(r.confidence, 4), "camera": r.camera}
+            {"code": r.text, "valid": iso6346_valid(r.text), "confidence": round(r.confidence, 4), "camera": r.camera}
             for r, _ in cur.reads
             if r.kind == "container"
         ]
