@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 
 from edge.config import RecognitionSection
-from edge.recognition.reader import PlateReader
+from edge.recognition.reader import PlateReader, iou
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "openalpr-benchmarks" / "endtoend"
@@ -39,16 +39,6 @@ def load_split(root: Path, split: str) -> list[tuple[Path, tuple[int, int, int, 
         if img.exists():
             items.append((img, (int(x), int(y), int(w), int(h)), text.upper()))
     return items
-
-
-def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union else 0.0
 
 
 def hits(box: tuple[int, int, int, int], gt: tuple[int, int, int, int]) -> bool:

@@ -152,7 +152,7 @@ class PlateReader:
     ) -> tuple[list[TextBox], list[TextLine], list[Candidate]]:
         boxes = self.detector.detect(img, max_side=side)
         if skip:
-            boxes = [b for b in boxes if not any(_iou(b.rect, r) > 0.3 for r in skip)]
+            boxes = [b for b in boxes if not any(iou(b.rect, r) > 0.3 for r in skip)]
         if len(boxes) > MAX_BOXES:
             boxes = sorted(boxes, key=lambda b: -b.height)[:MAX_BOXES]
         if not boxes:
@@ -255,7 +255,7 @@ class PlateReader:
         for c in cands[: self.max_rereads * 2]:
             if len(seen) >= self.max_rereads:
                 break
-            if any(_iou(c.rect, s) > 0.3 for s in seen):
+            if any(iou(c.rect, s) > 0.3 for s in seen):
                 continue
             seen.append(c.rect)
             better = self._reread(img, c)
@@ -293,7 +293,7 @@ class PlateReader:
     def _dedupe(cands: list[Candidate]) -> list[Candidate]:
         kept: list[Candidate] = []
         for c in cands:
-            if any(_iou(c.rect, k.rect) > 0.2 or c.match.text == k.match.text for k in kept):
+            if any(iou(c.rect, k.rect) > 0.2 or c.match.text == k.match.text for k in kept):
                 continue
             kept.append(c)
         return kept
@@ -455,7 +455,8 @@ def _stacked(top: TextBox, bottom: TextBox, loose: bool = False) -> bool:
     return True
 
 
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
     ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
