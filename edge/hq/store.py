@@ -190,7 +190,117 @@ def plate_of(payload: dict[str, Any]) -> str | None:
     return None
 
 
-class SqliteEventStore(EventStore):
+class SqlEventStore(EventStore):
+    """The queries both SQL stores share, written once with ``?`` placeholders.
+
+    A subclass supplies ``_q`` for its driver (translating the placeholder where the driver wants
+    another) and the dialect-specific parts: migrations, inserts, the gap query.
+    """
+
+    @abc.abstractmethod
+    def _q(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]: ...
+
+    def schema_version(self) -> int:
+        return int(self._q("SELECT MAX(version) FROM schema_version")[0][0])
+
+    def get_link(self, post_id: str, seq: int) -> tuple[str, str] | None:
+        rows = self._q("SELECT hash, prev_hash FROM events WHERE post_id = ? AND seq = ?", (post_id, seq))
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def contiguous_seq(self, post_id: str) -> int:
+        rows = self._q("SELECT contiguous_seq FROM posts WHERE post_id = ?", (post_id,))
+        return int(rows[0][0]) if rows else 0
+
+    def max_seq(self, post_id: str) -> int:
+        return int(self._q("SELECT COALESCE(MAX(seq), 0) FROM events WHERE post_id = ?", (post_id,))[0][0])
+
+    def problems(self, post_id: str | None = None, limit: int = 100) -> list[Problem]:
+        if post_id is None:
+            rows = self._q("SELECT post_id, seq, kind, detail, at FROM problems ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._q(
+                "SELECT post_id, seq, kind, detail, at FROM problems WHERE post_id = ? ORDER BY id DESC LIMIT ?",
+                (post_id, limit),
+            )
+        return [Problem(r[0], None if r[1] is None else int(r[1]), r[2], r[3], float(r[4])) for r in rows]
+
+    def post_key(self, post_id: str) -> str | None:
+        rows = self._q("SELECT public_key FROM posts WHERE post_id = ?", (post_id,))
+        return rows[0][0] if rows and rows[0][0] else None
+
+    def pin_post_key(self, post_id: str, public_key: str, key_id: str) -> None:
+        self._q(
+            "INSERT INTO posts (post_id, public_key, key_id) VALUES (?, ?, ?)"
+            " ON CONFLICT (post_id) DO UPDATE SET public_key = excluded.public_key, key_id = excluded.key_id",
+            (post_id, public_key, key_id),
+        )
+
+    def posts(self) -> list[PostState]:
+        rows = self._q(
+            "SELECT p.post_id, p.public_key, p.key_id, p.contiguous_seq, p.last_seen,"
+            " (SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.post_id = p.post_id), p.status, p.status_at"
+            " FROM posts p ORDER BY p.post_id"
+        )
+        return [PostState(r[0], r[1], r[2], int(r[3]), int(r[5]), r[4], r[6], r[7]) for r in rows]
+
+    def set_post_status(self, post_id: str, status: str) -> None:
+        self._q(
+            "INSERT INTO posts (post_id, status, status_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (post_id) DO UPDATE SET status = excluded.status, status_at = excluded.status_at",
+            (post_id, status, time.time()),
+        )
+
+    @staticmethod
+    def _payloads(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        return [json.loads(r[0]) for r in rows]
+
+    def recent(self, post_id: str, lane_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        if lane_id is None:
+            # Crossings: the post-level lane (key rotations) is asked for by name only.
+            rows = self._q(
+                "SELECT payload FROM events WHERE post_id = ? AND lane_id != ? ORDER BY seq DESC LIMIT ?",
+                (post_id, ROTATION_LANE, limit),
+            )
+        else:
+            rows = self._q(
+                "SELECT payload FROM events WHERE post_id = ? AND lane_id = ? ORDER BY seq DESC LIMIT ?",
+                (post_id, lane_id, limit),
+            )
+        return self._payloads(rows)
+
+    def key_rotations(self, post_id: str) -> list[dict[str, Any]]:
+        rows = self._q("SELECT payload FROM events WHERE post_id = ? AND lane_id = ? ORDER BY seq",
+                       (post_id, ROTATION_LANE))
+        return [p for p in self._payloads(rows) if is_rotation(p)]
+
+    def events_in_order(self, post_id: str) -> list[dict[str, Any]]:
+        return self._payloads(self._q("SELECT payload FROM events WHERE post_id = ? ORDER BY seq", (post_id,)))
+
+    def search_plate(self, text: str, fuzzy: bool = False, limit: int = 50) -> list[dict[str, Any]]:
+        want = normalise_plate(text)
+        if not fuzzy:
+            rows = self._q(
+                "SELECT payload FROM events WHERE plate_text = ? ORDER BY received_at DESC LIMIT ?", (want, limit)
+            )
+            return self._payloads(rows)
+        # Fuzzy: candidates of similar length, ranked by OCR-aware edit distance (at most 2).
+        rows = self._q(
+            "SELECT plate_text, payload FROM events"
+            " WHERE plate_text IS NOT NULL AND length(plate_text) BETWEEN ? AND ?",
+            (len(want) - 2, len(want) + 2),
+        )
+        scored = sorted(
+            ((plate_distance(want, r[0]), r[1]) for r in rows), key=lambda t: t[0]
+        )
+        return [json.loads(p) for d, p in scored if d <= 2][:limit]
+
+    def count(self, post_id: str | None = None) -> int:
+        if post_id is None:
+            return int(self._q("SELECT COUNT(*) FROM events")[0][0])
+        return int(self._q("SELECT COUNT(*) FROM events WHERE post_id = ?", (post_id,))[0][0])
+
+
+class SqliteEventStore(SqlEventStore):
     """The default store: one SQLite file, WAL, ``synchronous=FULL``. Safe for several HQ processes."""
 
     def __init__(self, path: Path | str) -> None:
@@ -232,9 +342,6 @@ class SqliteEventStore(EventStore):
                 return self._db.execute(sql, args).fetchall()
             except sqlite3.Error as err:
                 raise StorageError(f"{self.path}: {err}") from err
-
-    def schema_version(self) -> int:
-        return int(self._q("SELECT MAX(version) FROM schema_version")[0][0])
 
     def insert_event(self, payload: dict[str, Any]) -> bool:
         outcome = self.insert_events([payload])[0]
@@ -283,14 +390,6 @@ class SqliteEventStore(EventStore):
         )
         return "new"
 
-    def get_link(self, post_id: str, seq: int) -> tuple[str, str] | None:
-        rows = self._q("SELECT hash, prev_hash FROM events WHERE post_id = ? AND seq = ?", (post_id, seq))
-        return (str(rows[0][0]), str(rows[0][1])) if rows else None
-
-    def contiguous_seq(self, post_id: str) -> int:
-        rows = self._q("SELECT contiguous_seq FROM posts WHERE post_id = ?", (post_id,))
-        return int(rows[0][0]) if rows else 0
-
     def set_contiguous_seq(self, post_id: str, seq: int) -> None:
         # Derived data (the subscriber re-walks the chain from it), so it may skip the fsync: after a
         # crash it is merely lower and the next event walks it forward again.
@@ -308,9 +407,6 @@ class SqliteEventStore(EventStore):
             (post_id, seq),
         )
 
-    def max_seq(self, post_id: str) -> int:
-        return int(self._q("SELECT COALESCE(MAX(seq), 0) FROM events WHERE post_id = ?", (post_id,))[0][0])
-
     def missing_seqs(self, post_id: str, limit: int = 1000) -> list[int]:
         start = self.contiguous_seq(post_id)
         have = {int(r[0]) for r in self._q("SELECT seq FROM events WHERE post_id = ? AND seq > ?", (post_id, start))}
@@ -327,90 +423,6 @@ class SqliteEventStore(EventStore):
             (post_id, seq, kind, detail, time.time(),
              None if payload is None else payload.decode("utf-8", "replace")),
         )
-
-    def problems(self, post_id: str | None = None, limit: int = 100) -> list[Problem]:
-        if post_id is None:
-            rows = self._q("SELECT post_id, seq, kind, detail, at FROM problems ORDER BY id DESC LIMIT ?", (limit,))
-        else:
-            rows = self._q(
-                "SELECT post_id, seq, kind, detail, at FROM problems WHERE post_id = ? ORDER BY id DESC LIMIT ?",
-                (post_id, limit),
-            )
-        return [Problem(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-
-    def post_key(self, post_id: str) -> str | None:
-        rows = self._q("SELECT public_key FROM posts WHERE post_id = ?", (post_id,))
-        return rows[0][0] if rows and rows[0][0] else None
-
-    def pin_post_key(self, post_id: str, public_key: str, key_id: str) -> None:
-        self._q(
-            "INSERT INTO posts (post_id, public_key, key_id) VALUES (?, ?, ?)"
-            " ON CONFLICT (post_id) DO UPDATE SET public_key = excluded.public_key, key_id = excluded.key_id",
-            (post_id, public_key, key_id),
-        )
-
-    def posts(self) -> list[PostState]:
-        rows = self._q(
-            "SELECT p.post_id, p.public_key, p.key_id, p.contiguous_seq, p.last_seen,"
-            " (SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.post_id = p.post_id), p.status, p.status_at"
-            " FROM posts p ORDER BY p.post_id"
-        )
-        return [PostState(r[0], r[1], r[2], int(r[3]), int(r[5]), r[4], r[6], r[7]) for r in rows]
-
-    def set_post_status(self, post_id: str, status: str) -> None:
-        self._q(
-            "INSERT INTO posts (post_id, status, status_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (post_id) DO UPDATE SET status = excluded.status, status_at = excluded.status_at",
-            (post_id, status, time.time()),
-        )
-
-    def _payloads(self, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-        return [json.loads(r[0]) for r in rows]
-
-    def recent(self, post_id: str, lane_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        if lane_id is None:
-            # Crossings: the post-level lane (key rotations) is asked for by name only.
-            rows = self._q(
-                "SELECT payload FROM events WHERE post_id = ? AND lane_id != ? ORDER BY seq DESC LIMIT ?",
-                (post_id, ROTATION_LANE, limit),
-            )
-        else:
-            rows = self._q(
-                "SELECT payload FROM events WHERE post_id = ? AND lane_id = ? ORDER BY seq DESC LIMIT ?",
-                (post_id, lane_id, limit),
-            )
-        return self._payloads(rows)
-
-    def key_rotations(self, post_id: str) -> list[dict[str, Any]]:
-        rows = self._q("SELECT payload FROM events WHERE post_id = ? AND lane_id = ? ORDER BY seq",
-                       (post_id, ROTATION_LANE))
-        return [p for p in self._payloads(rows) if is_rotation(p)]
-
-    def events_in_order(self, post_id: str) -> list[dict[str, Any]]:
-        return self._payloads(self._q("SELECT payload FROM events WHERE post_id = ? ORDER BY seq", (post_id,)))
-
-    def search_plate(self, text: str, fuzzy: bool = False, limit: int = 50) -> list[dict[str, Any]]:
-        want = normalise_plate(text)
-        if not fuzzy:
-            rows = self._q(
-                "SELECT payload FROM events WHERE plate_text = ? ORDER BY received_at DESC LIMIT ?", (want, limit)
-            )
-            return self._payloads(rows)
-        # Fuzzy: candidates of similar length, ranked by OCR-aware edit distance (at most 2).
-        rows = self._q(
-            "SELECT plate_text, payload FROM events"
-            " WHERE plate_text IS NOT NULL AND length(plate_text) BETWEEN ? AND ?",
-            (len(want) - 2, len(want) + 2),
-        )
-        scored = sorted(
-            ((plate_distance(want, r[0]), r[1]) for r in rows), key=lambda t: t[0]
-        )
-        return [json.loads(p) for d, p in scored if d <= 2][:limit]
-
-    def count(self, post_id: str | None = None) -> int:
-        if post_id is None:
-            return int(self._q("SELECT COUNT(*) FROM events")[0][0])
-        return int(self._q("SELECT COUNT(*) FROM events WHERE post_id = ?", (post_id,))[0][0])
 
     def integrity_check(self) -> str:
         return str(self._q("PRAGMA integrity_check")[0][0])

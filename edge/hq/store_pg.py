@@ -33,9 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from edge.errors import StorageError
-from edge.hq.store import EventStore, PostState, Problem, plate_of
-from edge.outbox.rotation import ROTATION_LANE
-from edge.plates import normalise_plate, plate_distance
+from edge.hq.store import SqlEventStore, plate_of
 
 try:  # psycopg is an optional extra; importing this module without it must say so clearly.
     import psycopg
@@ -113,7 +111,7 @@ def redact_dsn(dsn: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", re.sub(r"(password=)\S+", r"\1***", dsn))
 
 
-class PostgresEventStore(EventStore):
+class PostgresEventStore(SqlEventStore):
     """The HQ store on a PostgreSQL server. One connection per store; thread-safe (one lock).
 
     ``schema`` puts the tables in their own PostgreSQL schema (created when missing), so several
@@ -158,9 +156,10 @@ class PostgresEventStore(EventStore):
                 raise StorageError(f"{redact_dsn(self.dsn)}: {err}") from err
 
     def _q(self, query: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement; the shared queries' ``?`` placeholders become psycopg's ``%s``."""
         with self._lock:
             try:
-                cur = self._db.execute(query, args)
+                cur = self._db.execute(query.replace("?", "%s"), args)
                 return cur.fetchall() if cur.description is not None else []
             except psycopg.Error as err:
                 raise StorageError(f"{redact_dsn(self.dsn)}: {err}") from err
@@ -184,9 +183,6 @@ class PostgresEventStore(EventStore):
                 log.info("HQ store %s migrated to schema version %d", redact_dsn(self.dsn), version)
 
     # -- EventStore --------------------------------------------------------------------------------
-
-    def schema_version(self) -> int:
-        return int(self._q("SELECT MAX(version) FROM schema_version")[0][0])
 
     def insert_event(self, payload: dict[str, Any]) -> bool:
         post_id, seq, event_id = payload["post_id"], int(payload["seq"]), payload["event_id"]
@@ -225,14 +221,6 @@ class PostgresEventStore(EventStore):
                 raise StorageError(f"{redact_dsn(self.dsn)}: cannot store event {event_id}: {err}") from err
         return True
 
-    def get_link(self, post_id: str, seq: int) -> tuple[str, str] | None:
-        rows = self._q("SELECT hash, prev_hash FROM events WHERE post_id = %s AND seq = %s", (post_id, seq))
-        return (str(rows[0][0]), str(rows[0][1])) if rows else None
-
-    def contiguous_seq(self, post_id: str) -> int:
-        rows = self._q("SELECT contiguous_seq FROM posts WHERE post_id = %s", (post_id,))
-        return int(rows[0][0]) if rows else 0
-
     def set_contiguous_seq(self, post_id: str, seq: int) -> None:
         # Derived state, so committed without waiting for the disk (half the fsyncs per event): the
         # events themselves were committed synchronously, and should a crash lose this pointer, the
@@ -244,9 +232,6 @@ class PostgresEventStore(EventStore):
                 " DO UPDATE SET contiguous_seq = GREATEST(posts.contiguous_seq, excluded.contiguous_seq)",
                 (post_id, seq),
             )
-
-    def max_seq(self, post_id: str) -> int:
-        return int(self._q("SELECT COALESCE(MAX(seq), 0) FROM events WHERE post_id = %s", (post_id,))[0][0])
 
     def missing_seqs(self, post_id: str, limit: int = 1000) -> list[int]:
         start = self.contiguous_seq(post_id)
@@ -266,84 +251,6 @@ class PostgresEventStore(EventStore):
             "INSERT INTO problems (post_id, seq, kind, detail, at, payload) VALUES (%s, %s, %s, %s, %s, %s)",
             (post_id, seq, kind, detail, time.time(), text),
         )
-
-    def problems(self, post_id: str | None = None, limit: int = 100) -> list[Problem]:
-        if post_id is None:
-            rows = self._q("SELECT post_id, seq, kind, detail, at FROM problems ORDER BY id DESC LIMIT %s", (limit,))
-        else:
-            rows = self._q(
-                "SELECT post_id, seq, kind, detail, at FROM problems WHERE post_id = %s ORDER BY id DESC LIMIT %s",
-                (post_id, limit),
-            )
-        return [Problem(r[0], None if r[1] is None else int(r[1]), r[2], r[3], float(r[4])) for r in rows]
-
-    def post_key(self, post_id: str) -> str | None:
-        rows = self._q("SELECT public_key FROM posts WHERE post_id = %s", (post_id,))
-        return rows[0][0] if rows and rows[0][0] else None
-
-    def pin_post_key(self, post_id: str, public_key: str, key_id: str) -> None:
-        self._q(
-            "INSERT INTO posts (post_id, public_key, key_id) VALUES (%s, %s, %s) ON CONFLICT (post_id)"
-            " DO UPDATE SET public_key = excluded.public_key, key_id = excluded.key_id",
-            (post_id, public_key, key_id),
-        )
-
-    def posts(self) -> list[PostState]:
-        rows = self._q(
-            "SELECT p.post_id, p.public_key, p.key_id, p.contiguous_seq, p.last_seen,"
-            " (SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.post_id = p.post_id), p.status, p.status_at"
-            " FROM posts p ORDER BY p.post_id"
-        )
-        return [PostState(r[0], r[1], r[2], int(r[3]), int(r[5]), r[4], r[6], r[7]) for r in rows]
-
-    def set_post_status(self, post_id: str, status: str) -> None:
-        self._q(
-            "INSERT INTO posts (post_id, status, status_at) VALUES (%s, %s, %s) ON CONFLICT (post_id)"
-            " DO UPDATE SET status = excluded.status, status_at = excluded.status_at",
-            (post_id, status, time.time()),
-        )
-
-    @staticmethod
-    def _payloads(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-        return [json.loads(r[0]) for r in rows]
-
-    def recent(self, post_id: str, lane_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        if lane_id is None:
-            rows = self._q(
-                "SELECT payload FROM events WHERE post_id = %s AND lane_id <> %s ORDER BY seq DESC LIMIT %s",
-                (post_id, ROTATION_LANE, limit),
-            )
-        else:
-            rows = self._q(
-                "SELECT payload FROM events WHERE post_id = %s AND lane_id = %s ORDER BY seq DESC LIMIT %s",
-                (post_id, lane_id, limit),
-            )
-        return self._payloads(rows)
-
-    def events_in_order(self, post_id: str) -> list[dict[str, Any]]:
-        return self._payloads(self._q("SELECT payload FROM events WHERE post_id = %s ORDER BY seq", (post_id,)))
-
-    def search_plate(self, text: str, fuzzy: bool = False, limit: int = 50) -> list[dict[str, Any]]:
-        want = normalise_plate(text)
-        if not fuzzy:
-            rows = self._q(
-                "SELECT payload FROM events WHERE plate_text = %s ORDER BY received_at DESC LIMIT %s",
-                (want, limit),
-            )
-            return self._payloads(rows)
-        # Same ranking as the SQLite store (OCR-aware edit distance <= 2), so both answer alike.
-        rows = self._q(
-            "SELECT plate_text, payload FROM events"
-            " WHERE plate_text IS NOT NULL AND length(plate_text) BETWEEN %s AND %s",
-            (len(want) - 2, len(want) + 2),
-        )
-        scored = sorted(((plate_distance(want, r[0]), r[1]) for r in rows), key=lambda t: t[0])
-        return [json.loads(p) for d, p in scored if d <= 2][:limit]
-
-    def count(self, post_id: str | None = None) -> int:
-        if post_id is None:
-            return int(self._q("SELECT COUNT(*) FROM events")[0][0])
-        return int(self._q("SELECT COUNT(*) FROM events WHERE post_id = %s", (post_id,))[0][0])
 
     def close(self) -> None:
         with self._lock:
