@@ -7,9 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from drivers.scale.weighing import Weighing
 from edge.config import CrossingSection
 from edge.evidence import EvidenceStore
-from edge.lane.fusion import CrossingAssembler, WeighingInfo
+from edge.lane.fusion import CrossingAssembler
 from edge.recognition.types import PlateRead
 from edge.recognition.voting import PlateVoter
 
@@ -22,9 +23,10 @@ def read(text: str, t: float, conf: float = 0.9, camera: str = "front", seq: int
                      syntax="UZ-private", camera=camera, frame_seq=seq or int(t * 10), timestamp=t, kind=kind)
 
 
-def weighing(t: float, gross: float = 21230.0) -> WeighingInfo:
-    return WeighingInfo(gross=gross, tare=0.0, net=gross, unit="kg", taken_at=t, stable_span_s=1.5,
-                        spread=10.0, readings=15, scale="p/lane1/scale", record_id="wr-1")
+def weighing(t: float, gross: float = 21230.0) -> Weighing:
+    frame = f"ST,GS,+{gross:08.0f}kg\r\n".encode()
+    return Weighing(gross=gross, tare=0.0, net=gross, unit="kg", taken_at=t, stable_span_s=1.5, spread=10.0,
+                    readings=(frame,) * 15, scale_id="p/lane1/scale", protocol="ascii")
 
 
 def scale_lane(**kw: object) -> CrossingAssembler:
@@ -38,7 +40,7 @@ def test_scale_lane_makes_one_event_with_pre_roll_reads_and_weight() -> None:
     lane.vehicle_on(100.0)
     for i in range(5):
         lane.add_read(read("01A123BC" if i != 2 else "01A128BC", 100.5 + i * 0.3, conf=0.8))
-    lane.weighed(weighing(103.0))
+    lane.weighed(weighing(103.0), "wr-1")
     lane.vehicle_off(106.0)
     assert lane.tick(106.5) == []  # still within the post-roll
     events = lane.tick(107.1)

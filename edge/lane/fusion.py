@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from drivers.scale.weighing import Weighing
 from edge.config import CrossingSection
 from edge.events import VehicleEvent, iso_time
 from edge.recognition.containers import is_valid as iso6346_valid
@@ -36,35 +37,20 @@ class Voter(Protocol):
     def best(self) -> tuple[PlateRead, float, int] | None: ...
 
 
-@dataclass
-class WeighingInfo:
-    """What fusion needs of a weighing; the full record lives in the weighing records store."""
-
-    gross: float
-    tare: float
-    net: float
-    unit: str
-    taken_at: float
-    stable_span_s: float
-    spread: float
-    readings: int
-    scale: str
-    record_id: str | None = None
-    axles: tuple[float, ...] = ()
-
-    def as_payload(self) -> dict[str, Any]:
-        return {
-            "gross": self.gross,
-            "tare": self.tare,
-            "net": self.net,
-            "unit": self.unit,
-            "stable_span_s": round(self.stable_span_s, 3),
-            "spread": self.spread,
-            "readings": self.readings,
-            "record_id": self.record_id,
-            "scale": self.scale,
-            "axles": list(self.axles),
-        }
+def weighing_payload(w: Weighing, record_id: str | None) -> dict[str, Any]:
+    """The event's summary of a weighing; the raw frames stay in the weighing record it names."""
+    return {
+        "gross": w.gross,
+        "tare": w.tare,
+        "net": w.net,
+        "unit": w.unit,
+        "stable_span_s": round(w.stable_span_s, 3),
+        "spread": w.spread,
+        "readings": len(w.readings),
+        "record_id": record_id,
+        "scale": w.scale_id,
+        "axles": list(w.axles),
+    }
 
 
 @dataclass
@@ -73,7 +59,8 @@ class _Crossing:
     first_seen: float
     loaded: bool = False
     off_at: float | None = None
-    weighing: WeighingInfo | None = None
+    weighing: Weighing | None = None
+    record_id: str | None = None
     reads: list[tuple[PlateRead, str]] = field(default_factory=list)
     last_read: float = 0.0
 
@@ -168,16 +155,15 @@ class CrossingAssembler:
         self._recent.clear()
         self._current = cur
 
-    def weighed(self, w: WeighingInfo) -> None:
+    def weighed(self, w: Weighing, record_id: str | None = None) -> None:
         cur = self._current
         if cur is None:
             cur = _Crossing(opened=w.taken_at, first_seen=w.taken_at, loaded=True)
             self._current = cur
         if cur.weighing is None:
-            cur.weighing = w
+            cur.weighing, cur.record_id = w, record_id
         else:
-            log.warning("lane %s: a second weighing in one crossing ignored (record %s)", self.lane_id,
-                        w.record_id)
+            log.warning("lane %s: a second weighing in one crossing ignored (record %s)", self.lane_id, record_id)
 
     def vehicle_off(self, t: float) -> None:
         cur = self._current
@@ -237,7 +223,7 @@ class CrossingAssembler:
             reads=per_camera,
             trailer_plate=trailer,
             containers=unique_containers,
-            weighing=cur.weighing.as_payload() if cur.weighing else None,
+            weighing=weighing_payload(cur.weighing, cur.record_id) if cur.weighing else None,
             models=dict(self._models),
         )
         for hook in self._screening:

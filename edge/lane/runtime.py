@@ -26,7 +26,7 @@ from drivers.scale.weighing import ScaleAlarm, VehicleOff, VehicleOn, Weighed, W
 from edge import __version__
 from edge.config import CameraSection, LaneSection
 from edge.events import VehicleEvent
-from edge.lane.fusion import CrossingAssembler, Screening, WeighingInfo
+from edge.lane.fusion import CrossingAssembler, Screening
 from edge.recognition.gating import MotionGate
 from edge.recognition.reader import PlateReader
 from edge.recognition.types import PlateRead
@@ -208,21 +208,8 @@ class Lane:
             except Exception:
                 log.exception("lane %s: weighing record could not be stored", self.id)
         self.stats["weighings"] += 1
-        info = WeighingInfo(
-            gross=w.gross,
-            tare=w.tare,
-            net=w.net,
-            unit=w.unit,
-            taken_at=w.taken_at,
-            stable_span_s=w.stable_span_s,
-            spread=w.spread,
-            readings=len(w.readings),
-            scale=w.scale_id,
-            record_id=record_id,
-            axles=tuple(w.axles),
-        )
         with self._lock:
-            self.assembler.weighed(info)
+            self.assembler.weighed(w, record_id)
 
     # -- fusion -------------------------------------------------------------------------------------
 

@@ -130,9 +130,10 @@ def test_events_assembled_by_lane_fusion_validate(tmp_path: Path) -> None:
     """The real fusion path (reads + weighing -> VehicleEvent), committed by the real journal."""
     import numpy as np
 
+    from drivers.scale.weighing import Weighing
     from edge.config import CrossingSection
     from edge.evidence import EvidenceStore
-    from edge.lane.fusion import CrossingAssembler, WeighingInfo
+    from edge.lane.fusion import CrossingAssembler
     from edge.outbox.journal import Journal
     from edge.recognition.types import PlateRead
     from edge.recognition.voting import PlateVoter
@@ -153,8 +154,9 @@ def test_events_assembled_by_lane_fusion_validate(tmp_path: Path) -> None:
                                 timestamp=t0 + 0.2 * i))
         lane.add_read(PlateRead("MSCU1234565", 0.7, (0, 0, 300, 60), camera="rear", frame_seq=i,
                                 timestamp=t0 + 0.2 * i, kind="container"))
-    lane.weighed(WeighingInfo(gross=38240.0, tare=0.0, net=38240.0, unit="kg", taken_at=t0 + 2, stable_span_s=1.6,
-                              spread=20.0, readings=16, scale="sim://lane1", record_id="w-1"))
+    lane.weighed(Weighing(gross=38240.0, tare=0.0, net=38240.0, unit="kg", taken_at=t0 + 2, stable_span_s=1.6,
+                          spread=20.0, readings=(b"ST,GS,+0038240kg\r\n",) * 16, scale_id="uz-demo-01/lane1/scale",
+                          protocol="ascii"), "w-1")
     lane.vehicle_off(t0 + 5)
     events = lane.tick(t0 + 60)
     lane.vehicle_on(t0 + 101)  # a vehicle the scale felt but no camera read, and no stable weight
