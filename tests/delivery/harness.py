@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.broker import BrokerHandle
 from edge.config import BrokerSection
 from edge.hq.store import SqliteEventStore
 from edge.hq.subscriber import HQSubscriber
 from edge.outbox.journal import Journal
-from edge.outbox.signing import PostKey
+from edge.outbox.signing import PostKey, canonical_json
 from edge.outbox.uplink import Uplink
+from edge.topics import Topics
 from tests.conftest import clear_retained_posts
 
 
@@ -93,3 +100,41 @@ def make_hq(tmp: Path, host: str, port: int, group: str, keys: dict[str, Any] | 
         client_id=f"{group}-{name}", session_expiry_s=kw.pop("session_expiry_s", 60), **kw,
     )
     return HQ(store, sub, seen)
+
+
+class Wire:
+    """A bare MQTT client on the real broker: publishes raw payloads as a post would, records HQ's acks."""
+
+    def __init__(self, broker: BrokerHandle, post_id: str, client_id: str) -> None:
+        self.topics = Topics(post_id)
+        self.acks: list[int] = []
+        self._lock = threading.Lock()
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.c.on_message = self._msg
+        ready = threading.Event()
+        self.c.on_subscribe = lambda *a: ready.set()
+        self.c.connect(broker.host, broker.port)
+        self.c.loop_start()
+        self.c.subscribe(self.topics.ack, qos=1)
+        assert ready.wait(10)
+
+    def _msg(self, c: Any, u: Any, m: mqtt.MQTTMessage) -> None:
+        if m.payload:  # an empty retained message only clears the topic
+            with self._lock:
+                self.acks.append(json.loads(m.payload)["seq"])
+
+    @property
+    def last_ack(self) -> int:
+        with self._lock:
+            return self.acks[-1] if self.acks else 0
+
+    def send(self, payload: dict[str, Any] | bytes, lane: str | None = None) -> None:
+        """Publish on ``lane``'s events topic: by default the payload's own lane, else lane1."""
+        if lane is None:
+            lane = payload.get("lane_id", "lane1") if isinstance(payload, dict) else "lane1"
+        data = payload if isinstance(payload, bytes) else canonical_json(payload)
+        self.c.publish(self.topics.events(lane), data, qos=1).wait_for_publish(10)
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()

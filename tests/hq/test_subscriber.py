@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.broker import BrokerHandle
 from edge.hq.store import SqliteEventStore
@@ -19,41 +16,7 @@ from edge.outbox.journal import Journal
 from edge.outbox.signing import PostKey, canonical_json
 from edge.topics import Topics
 from tests.conftest import WaitFor
-from tests.delivery.harness import event_payload, make_hq, make_post
-
-
-class Wire:
-    """A bare MQTT client on the real broker: publishes raw payloads, records the post's acks."""
-
-    def __init__(self, broker: BrokerHandle, post_id: str, client_id: str) -> None:
-        self.topics = Topics(post_id)
-        self.acks: list[int] = []
-        self._lock = threading.Lock()
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        self.c.on_message = self._msg
-        ready = threading.Event()
-        self.c.on_subscribe = lambda *a: ready.set()
-        self.c.connect(broker.host, broker.port)
-        self.c.loop_start()
-        self.c.subscribe(self.topics.ack, qos=1)
-        assert ready.wait(10)
-
-    def _msg(self, c: Any, u: Any, m: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.acks.append(json.loads(m.payload)["seq"])
-
-    @property
-    def last_ack(self) -> int:
-        with self._lock:
-            return self.acks[-1] if self.acks else 0
-
-    def send(self, payload: dict[str, Any] | bytes, lane: str = "lane1") -> None:
-        data = payload if isinstance(payload, bytes) else canonical_json(payload)
-        self.c.publish(self.topics.events(lane), data, qos=1).wait_for_publish(10)
-
-    def close(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
+from tests.delivery.harness import Wire, event_payload, make_hq, make_post
 
 
 @pytest.fixture

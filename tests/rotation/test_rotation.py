@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import contract
 from edge.broker import BrokerHandle, free_port
@@ -39,7 +36,7 @@ from edge.service.keys import main as keys_main
 from edge.service.keys import rotation_statement, verify_rotation
 from edge.topics import Topics
 from tests.conftest import WaitFor
-from tests.delivery.harness import broker_section, event_payload
+from tests.delivery.harness import Wire, broker_section, event_payload
 from tests.edgectl.conftest import write_config
 
 
@@ -203,40 +200,6 @@ def test_the_journal_refuses_a_statement_not_by_its_own_key(tmp_path: Path) -> N
 
 
 # -- HQ, on a real broker --------------------------------------------------------------------------
-
-
-class Wire:
-    """A bare MQTT client: publishes raw payloads as a post would, records the acks HQ sends it."""
-
-    def __init__(self, broker: BrokerHandle, post_id: str, client_id: str) -> None:
-        self.topics = Topics(post_id)
-        self.acks: list[int] = []
-        self._lock = threading.Lock()
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        self.c.on_message = self._msg
-        ready = threading.Event()
-        self.c.on_subscribe = lambda *a: ready.set()
-        self.c.connect(broker.host, broker.port)
-        self.c.loop_start()
-        self.c.subscribe(self.topics.ack, qos=1)
-        assert ready.wait(10)
-
-    def _msg(self, c: Any, u: Any, m: mqtt.MQTTMessage) -> None:
-        if m.payload:
-            with self._lock:
-                self.acks.append(json.loads(m.payload)["seq"])
-
-    @property
-    def last_ack(self) -> int:
-        with self._lock:
-            return self.acks[-1] if self.acks else 0
-
-    def send(self, payload: dict[str, Any]) -> None:
-        self.c.publish(self.topics.events(payload["lane_id"]), canonical_json(payload), qos=1).wait_for_publish(10)
-
-    def close(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
 
 
 def _hq(tmp_path: Path, broker: BrokerHandle, post_id: str, key: PostKey, group: str,
