@@ -5,8 +5,9 @@ Run: ``.venv/bin/python -m bench.accuracy [--split br us] [--limit N] [--threads
 Per split it prints exact-match accuracy (the reader's best plate equals the ground truth, spaces
 ignored), detection recall (some plate the reader returned overlaps the annotated plate: IoU >= 0.3
 or its centre inside the annotated box) and per-photo latency (median, p95) of ``PlateReader.read``,
-in one process with the given onnxruntime threads. The photos are read from the shared datasets
-folder and never copied; ``--dataset`` points elsewhere.
+in one process with the given onnxruntime threads, and how far the confidence can be trusted (of the
+reads at or above 0.8 and 0.9, how many are right; how many wrong reads claim that much). The photos
+are read from the shared datasets folder and never copied; ``--dataset`` points elsewhere.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def hits(box: tuple[int, int, int, int], gt: tuple[int, int, int, int]) -> bool:
     return inside or iou(box, gt) >= 0.3
 
 
+CONFIDENCE_LEVELS = (0.8, 0.9)
+
+
 def percentile(values: list[float], q: float) -> float:
     s = sorted(values)
     if not s:
@@ -61,6 +65,7 @@ def run_split(reader: PlateReader, root: Path, split: str, limit: int | None, ve
         items = items[:limit]
     exact = detected = 0
     latencies: list[float] = []
+    graded: list[tuple[float, bool]] = []  # (confidence of the best read, whether it was right)
     for path, gt_box, gt_text in items:
         img = cv2.imread(str(path))
         if img is None:
@@ -72,10 +77,13 @@ def run_split(reader: PlateReader, root: Path, split: str, limit: int | None, ve
         plates = [r for r in reads if r.kind == "plate"]
         best = plates[0].text if plates else ""
         ok = best == gt_text
+        if plates:
+            graded.append((plates[0].confidence, ok))
         exact += ok
         detected += any(hits(r.box, gt_box) for r in plates)
         if verbose and not ok:
-            print(f"  {path.name}: want {gt_text} got {best or '-'}  others={[r.text for r in plates[1:4]]}")
+            conf = f"{plates[0].confidence:.2f}" if plates else "-"
+            print(f"  {path.name}: want {gt_text} got {best or '-'} ({conf})  others={[r.text for r in plates[1:4]]}")
     n = len(latencies)
     return {
         "photos": n,
@@ -83,7 +91,21 @@ def run_split(reader: PlateReader, root: Path, split: str, limit: int | None, ve
         "detection_recall": detected / n if n else float("nan"),
         "latency_median_ms": 1000 * statistics.median(latencies) if n else float("nan"),
         "latency_p95_ms": 1000 * percentile(latencies, 95),
+        **calibration(graded),
     }
+
+
+def calibration(graded: list[tuple[float, bool]]) -> dict[str, float]:
+    """How far HQ can trust the confidence: the share of confident reads that are right, and the
+    share of wrong reads that still claim to be confident."""
+    out: dict[str, float] = {}
+    wrong = [c for c, ok in graded if not ok]
+    for t in CONFIDENCE_LEVELS:
+        sure = [ok for c, ok in graded if c >= t]
+        out[f"precision_at_{t}"] = sum(sure) / len(sure) if sure else float("nan")
+        out[f"coverage_at_{t}"] = len(sure) / len(graded) if graded else float("nan")
+        out[f"wrong_above_{t}"] = sum(c >= t for c in wrong) / len(wrong) if wrong else float("nan")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
             f"detection recall {100 * res['detection_recall']:.1f}%  "
             f"latency median {res['latency_median_ms']:.0f} ms  p95 {res['latency_p95_ms']:.0f} ms"
         )
+        for t in CONFIDENCE_LEVELS:
+            print(
+                f"    confidence >= {t}: {100 * res[f'coverage_at_{t}']:.0f}% of reads, "
+                f"{100 * res[f'precision_at_{t}']:.1f}% of them right; "
+                f"{100 * res[f'wrong_above_{t}']:.0f}% of the wrong reads claim it"
+            )
     print(json.dumps(results))
     return 0
 

@@ -16,6 +16,8 @@ Pipeline, per frame (or the camera's region of interest):
 6. container codes (ISO 6346, check digit verified) and ADR hazard plates are looked for among all
    the texts.
 
+Texts that read as a clock or a date (a camera's timestamp overlay) are never plate candidates.
+
 Thresholds were set on the OpenALPR ``br`` and ``us`` dev splits only (``bench/accuracy.py``).
 ``PlateReader`` is thread-safe: a lock serialises calls, because both sessions already use the
 cores we give them and interleaving two frames would only make both slower.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 from dataclasses import dataclass, replace
 
@@ -46,6 +49,9 @@ SIZE_WEIGHT = 1.0
 REREAD_CHAR_PX = 52.0  # text height the closer look scales a candidate to (best of 32-64 on the dev splits)
 DROP_COST = 0.5
 DROP_CONF_COST = 2.0
+# Camera overlays and receipts print a clock or a date; no plate format does. On the raw OCR text
+# (separators kept): HH:MM:SS, or a year-month-day date, with any separator between the fields.
+OVERLAY = re.compile(r"\d{1,2}\s?[:.]\s?\d{2}\s?[:.]\s?\d{2}|(?:19|20)\d{2}\s?[^\w\s]\s?\d{1,2}\s?[^\w\s]?\s?\d{2}")
 DET_MODEL = "ppocr-det"
 REC_MODEL = "ppocr-rec"
 
@@ -158,7 +164,7 @@ class PlateReader:
         if not boxes:
             return [], [], []
         lines = self.recognizer.recognize([crop_quad(img, b.quad) for b in boxes])
-        cands = self._candidates(boxes, lines)
+        cands = self._candidates(*_without_overlays(boxes, lines))
         _prefer_large(cands)
         if self.reread and not (cands and _certain(cands[0])):
             cands = self._reread_top(img, cands)
@@ -280,7 +286,7 @@ class PlateReader:
         if not boxes:
             return None
         lines = self.recognizer.recognize([crop_quad(crop, b.quad) for b in boxes])
-        local = self._candidates(boxes, lines)
+        local = self._candidates(*_without_overlays(boxes, lines))
         if not local:
             return None
         best = max(local, key=lambda c: c.score)
@@ -367,6 +373,16 @@ class PlateReader:
                     )
                 )
         return out
+
+
+def is_overlay(raw: str) -> bool:
+    """Whether a raw OCR line is a camera's timestamp (or any clock or date), never a plate."""
+    return OVERLAY.search(raw) is not None
+
+
+def _without_overlays(boxes: list[TextBox], lines: list[TextLine]) -> tuple[list[TextBox], list[TextLine]]:
+    keep = [i for i, line in enumerate(lines) if not is_overlay(line.raw or line.text)]
+    return [boxes[i] for i in keep], [lines[i] for i in keep]
 
 
 def _convincing(c: Candidate) -> bool:

@@ -181,15 +181,22 @@ class SyntaxBook:
 
     def strip_code(self, text: str) -> list[tuple[str, str, int, int]]:
         """Ways to read ``text`` as a plate with its printed country code at either end:
-        (rest, country, chars cut at the start, chars cut at the end)."""
+        (rest, country, chars cut at the start, chars cut at the end).
+
+        A CTC recognizer prints two equal neighbours once unless it sees a gap between them, so a
+        plate ending in U beside a printed UZ reads "...UZ" with one U: keeping the code's first
+        character as the plate's last (and the code's last as the plate's first) is a reading too.
+        """
         out = []
         for code, country in self.codes.items():
             if len(code) < 2 or len(text) < len(code) + 4:
                 continue
             if text.startswith(code):
                 out.append((text[len(code) :], country, len(code), 0))
+                out.append((text[len(code) - 1 :], country, len(code) - 1, 0))
             if text.endswith(code):
                 out.append((text[: -len(code)], country, 0, len(code)))
+                out.append((text[: len(text) - len(code) + 1], country, 0, len(code) - 1))
         return out
 
     @property

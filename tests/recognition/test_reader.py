@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from edge.config import RecognitionSection
-from edge.recognition.reader import PlateReader
+from edge.recognition.reader import PlateReader, is_overlay
 
 from .conftest import lane_frame
 
 # (display, country as rendered, expected country): formats the synthetic camera draws.
 PLATES = [
     ("01 A 123 BC", "UZ", "UZ"),
+    ("60 L 162 DU", "UZ", "UZ"),  # the U beside the printed UZ: one U for CTC unless a gap shows
     ("40 777 ABC", "UZ", "UZ"),
     ("10 H 123456", "UZ", "UZ"),
     ("123 ABC 02", "KZ", "KZ"),
@@ -23,6 +24,16 @@ PLATES = [
     ("34 AB 1234", "TR", "TR"),
     ("ABC 1234", "BR", "BR"),
     ("ABC 1D23", "BR", "BR"),
+    # European plates, drawn as plain white plates (the renderer has no EU band).
+    ("YK19 ABC", "GB", "GB"),
+    ("12 BDF 3", "NL", "NL"),
+    ("BD 123 F", "NL", "NL"),
+    ("2AB 3456", "CZ", "CZ"),
+    ("CJ 12 ABC", "RO", "RO"),
+    ("A 1234 BC", "BG", "BG"),
+    ("AA AA 001", "HU", "HU"),
+    ("AA 1234 BB", "UA", "UA"),
+    ("1234 AB 7", "BY", "BY"),
 ]
 
 
@@ -114,3 +125,32 @@ def test_bad_roi_is_refused(reader: PlateReader) -> None:
     frame, _ = lane_frame("01 A 123 BC", "UZ")
     with pytest.raises(ValueError, match="ROI"):
         reader.read(frame, (5000, 5000, 10, 10))
+
+
+def test_a_cameras_timestamp_overlay_is_never_a_plate(reader: PlateReader) -> None:
+    # The overlay's digits are taller than the plate's: without knowing clocks and dates, the
+    # "nearest text" rule would pick it.
+    frame, _ = lane_frame("01 A 123 BC", "UZ", plate_h=34)
+    cv2.rectangle(frame, (0, 0), (1280, 70), (0, 0, 0), -1)
+    cv2.putText(frame, "2026-11-28", (10, 55), cv2.FONT_HERSHEY_SIMPLEX, 1.7, (255, 255, 255), 3, cv2.LINE_AA)
+    cv2.putText(frame, "07:33:06", (900, 55), cv2.FONT_HERSHEY_SIMPLEX, 1.7, (255, 255, 255), 3, cv2.LINE_AA)
+    plates = [r for r in reader.read(frame) if r.kind == "plate"]
+    assert plates and plates[0].text == "01A123BC"
+    assert not any(r.box[1] < 70 for r in plates), [(r.text, r.box) for r in plates]
+
+
+@pytest.mark.parametrize(
+    ("raw", "overlay"),
+    [
+        ("2014-04-28 07:33:06", True),
+        ("07:33:06", True),
+        ("2014=0508", True),
+        ("28.11.2026", True),
+        ("AYE:132", False),  # a state emblem read as a colon
+        ("647-0604", False),
+        ("01 A 123 BC", False),
+        ("A 939 KX 18", False),
+    ],
+)
+def test_clocks_and_dates_are_told_from_plates(raw: str, overlay: bool) -> None:
+    assert is_overlay(raw) is overlay
