@@ -164,7 +164,7 @@ class PlateReader:
         if not boxes:
             return [], [], []
         lines = self.recognizer.recognize([crop_quad(img, b.quad) for b in boxes])
-        cands = self._candidates(*_without_overlays(boxes, lines))
+        cands = self._candidates(boxes, lines)
         _prefer_large(cands)
         if self.reread and not (cands and _certain(cands[0])):
             cands = self._reread_top(img, cands)
@@ -172,6 +172,7 @@ class PlateReader:
         return boxes, lines, cands
 
     def _candidates(self, boxes: list[TextBox], lines: list[TextLine]) -> list[Candidate]:
+        boxes, lines = _without_overlays(boxes, lines)
         hints = self._code_boxes(boxes, lines)
         out: list[Candidate] = []
         for box, line in zip(boxes, lines, strict=True):
@@ -286,7 +287,7 @@ class PlateReader:
         if not boxes:
             return None
         lines = self.recognizer.recognize([crop_quad(crop, b.quad) for b in boxes])
-        local = self._candidates(*_without_overlays(boxes, lines))
+        local = self._candidates(boxes, lines)
         if not local:
             return None
         best = max(local, key=lambda c: c.score)
