@@ -245,4 +245,5 @@ def test_a_plate_letter_merged_with_its_printed_code_is_kept() -> None:
     # "60 L 162 DU" beside "UZ" reads "60L162DUZ": the recognizer printed the two Us once.
     assert ("60L162DU", "UZ", 0, 1) in BOOK.strip_code("60L162DUZ")
     assert ("60L162D", "UZ", 0, 2) in BOOK.strip_code("60L162DUZ")
-    assert ("UZ", "UZ", 0, 2) not in BOOK.strip_code("AB12UZ")
+    # And at the start: "UZ" before a plate starting with Z.
+    assert ("Z12ABC", "UZ", 1, 0) in BOOK.strip_code("UZ12ABC")
