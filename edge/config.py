@@ -248,7 +248,10 @@ class RecognitionSection(_Model):
     models_dir: Path | None = None
     threads: int = Field(2, ge=1, le=64)
     det_max_side: int = Field(1280, ge=320, le=4096)
-    min_confidence: float = Field(0.5, ge=0, le=1)
+    min_confidence: float = Field(
+        0.5, ge=0, le=1,
+        description="plates whose mean character probability is below this are not reported at all",
+    )
     countries: list[str] = Field(default_factory=list, description="preferred countries first; empty: all")
 
 

@@ -36,6 +36,7 @@ def _plate_json(r: PlateRead) -> dict[str, Any]:
         "country": r.country,
         "syntax": r.syntax,
         "confidence": r.confidence,
+        "ocr_confidence": r.evidence.ocr_mean if r.evidence is not None else None,
         "box": list(r.box),
     }
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from edge.config import RecognitionSection
+from edge.recognition.confidence import ConfidenceModel, ReadEvidence
 from edge.recognition.containers import find_container_codes, parse_adr
 from edge.recognition.models import ModelStore
 from edge.recognition.ocr import TextBox, TextDetector, TextLine, TextRecognizer, crop_quad, ensure_bgr
@@ -104,6 +105,7 @@ class PlateReader:
         self.detector = TextDetector(det.session, max_side=self.cfg.det_max_side)
         self.recognizer = TextRecognizer(rec.session)
         self.book = SyntaxBook.load(preferred=self.cfg.countries)
+        self.calibration = ConfidenceModel.load()
         self.reread = reread
         self.max_rereads = 2
         self._lock = threading.Lock()
@@ -149,7 +151,9 @@ class PlateReader:
             _prefer_large(cands)
         plates = self._dedupe(cands)
         out = [self._to_read(c) for c in plates]
-        out = [r for r in out if r.confidence >= self.cfg.min_confidence]
+        # The floor is on what the recognizer saw, as configured: a read the syntax finds unlikely
+        # is still reported, with the low probability it has, for HQ to judge.
+        out = [r for r in out if r.evidence is not None and r.evidence.ocr_mean >= self.cfg.min_confidence]
         out.extend(self._others(boxes, lines))
         return out
 
@@ -307,15 +311,18 @@ class PlateReader:
 
     def _to_read(self, c: Candidate) -> PlateRead:
         m = c.match
+        evidence = ReadEvidence(round(_geo_mean(m.confs), 4), round(min(m.confs, default=0.0), 4),
+                                round(m.evidence_score, 4))
         return PlateRead(
             text=m.text,
-            confidence=round(_geo_mean(m.confs), 4),
+            confidence=round(self.calibration.probability(evidence), 4),
             box=c.rect,
             display=m.display,
             country=m.country or None,
             syntax=m.syntax,
             raw_text=c.raw,
             kind="plate",
+            evidence=evidence,
         )
 
     def _others(self, boxes: list[TextBox], lines: list[TextLine]) -> list[PlateRead]:

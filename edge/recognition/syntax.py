@@ -96,10 +96,16 @@ class SyntaxMatch:
     generic: bool = False
     layout: str = "one-line"
     variant: Syntax | None = field(default=None, compare=False, repr=False)
+    preference: float = 0.0  # the part of ``score`` that is the post's country preference, not evidence
 
     @property
     def confidence(self) -> float:
         return float(min(self.confs)) if self.confs else 0.0
+
+    @property
+    def evidence_score(self) -> float:
+        """The score without the post's preferred-country boost: what the photo itself says."""
+        return self.score - self.preference
 
 
 _TOKEN = re.compile(r"(\[[A-Z0-9]+\]|[DLX])(\{(\d+)(?:,(\d+))?\})?")
@@ -250,7 +256,8 @@ class SyntaxBook:
     ) -> SyntaxMatch | None:
         chars: list[str] = []
         new_confs: list[float] = []
-        score = syn.prior + self._boost(syn.country)
+        preference = self._boost(syn.country)
+        score = syn.prior + preference
         corrections = 0
         for i, (ch, allowed) in enumerate(zip(text, syn.positions, strict=True)):
             c = float(confs[i])
@@ -298,6 +305,7 @@ class SyntaxBook:
             generic=syn.generic,
             layout=syn.layout,
             variant=syn,
+            preference=preference,
         )
 
 

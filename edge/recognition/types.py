@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edge.recognition.confidence import ReadEvidence
+
 
 @dataclass(frozen=True)
 class PlateRead:
@@ -12,7 +14,10 @@ class PlateRead:
 
     ``text`` is normalised (upper case, no spaces or dashes) and is what HQ matches on; ``display``
     is the same text laid out as the country writes it (``01 A 123 BC``). ``country`` is an ISO
-    3166-1 alpha-2 code, or None when no known syntax matched.
+    3166-1 alpha-2 code, or None when no known syntax matched. For a plate, ``confidence`` is the
+    probability that ``text`` is exactly right (``edge.recognition.confidence``) and ``evidence``
+    what it was computed from; for container codes and ADR plates it is the recognizer's mean
+    character probability.
     """
 
     text: str
@@ -26,6 +31,7 @@ class PlateRead:
     frame_seq: int = -1
     timestamp: float = 0.0
     kind: str = "plate"  # "plate", "container", "adr"
+    evidence: ReadEvidence | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
