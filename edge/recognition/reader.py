@@ -50,6 +50,8 @@ SIZE_WEIGHT = 1.0
 REREAD_CHAR_PX = 52.0  # text height the closer look scales a candidate to (best of 32-64 on the dev splits)
 DROP_COST = 0.5
 DROP_CONF_COST = 2.0
+REPEAT_COST = 1.0  # reading a doubled character or pair near the end once
+MISREAD_CODE_COST = 1.0  # a printed country code read with one letter wrong names its country less surely
 # Camera overlays and receipts print a clock or a date; no plate format does. On the raw OCR text
 # (separators kept): HH:MM:SS, or a year-month-day date, with any separator between the fields.
 OVERLAY = re.compile(r"\d{1,2}\s?[:.]\s?\d{2}\s?[:.]\s?\d{2}|(?:19|20)\d{2}\s?[^\w\s]\s?\d{1,2}\s?[^\w\s]?\s?\d{2}")
@@ -235,6 +237,9 @@ class PlateReader:
         for rest, country, cut0, cut1 in self.book.strip_code(text):
             stop = len(text) - cut1
             variants.append((rest, confs[cut0:stop], probs[cut0:stop], 0.0, country, country))
+        for rest, country, cut0, cut1 in self.book.strip_misread_code(text, probs):
+            stop = len(text) - cut1
+            variants.append((rest, confs[cut0:stop], probs[cut0:stop], MISREAD_CODE_COST, country, country))
         # One spurious character (a bolt, a state emblem, the plate's edge): try without the least
         # confident one and without either end, at a price that grows with the OCR's confidence in it.
         if len(text) >= 6 and confs:
@@ -244,6 +249,12 @@ class PlateReader:
                     (text[:k] + text[k + 1 :], confs[:k] + confs[k + 1 :], np.delete(probs, k, axis=0), cost, hint,
                      None)
                 )
+        # Digits read twice near the end, where a region box stacks them over "RUS": "1818" or "118"
+        # for 18. Only a format with a region list tells the two readings apart.
+        for twice in _repeats(text):
+            keep = [i for i in range(len(text)) if i not in twice]
+            variants.append(("".join(text[i] for i in keep), [confs[i] for i in keep], probs[keep], REPEAT_COST, hint,
+                             None))
         out: list[Candidate] = []
         shape = _shape_score(quad, box)
         for vtext, vconfs, vprobs, cost, vhint, cut_country in variants:
@@ -391,6 +402,23 @@ def is_overlay(raw: str) -> bool:
 def _without_overlays(boxes: list[TextBox], lines: list[TextLine]) -> tuple[list[TextBox], list[TextLine]]:
     keep = [i for i, line in enumerate(lines) if not is_overlay(line.raw or line.text)]
     return [boxes[i] for i in keep], [lines[i] for i in keep]
+
+
+def _repeats(text: str, tail: int = 4) -> list[range]:
+    """Positions to drop so that a digit or a pair of digits repeated in the last ``tail``
+    characters is read once: "KX1818" -> drop 8..9, "KX118" -> drop 7."""
+    n = len(text)
+    out: list[range] = []
+    if n < 6:
+        return out
+    start = n - tail
+    for i in range(max(start, 1), n):
+        if text[i].isdigit() and text[i] == text[i - 1]:
+            out.append(range(i, i + 1))
+    for i in range(max(start, 2), n - 1):
+        if text[i : i + 2].isdigit() and text[i : i + 2] == text[i - 2 : i]:
+            out.append(range(i, i + 2))
+    return out
 
 
 def _convincing(c: Candidate) -> bool:

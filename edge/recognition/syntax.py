@@ -144,11 +144,14 @@ def compile_syntax(entry: dict[str, Any]) -> list[Syntax]:
     for combo in product(*per_group):
         positions = tuple(p for g in combo for p in g)
         lengths = tuple(len(g) for g in combo)
-        regions = tuple(
-            (int(k), frozenset(str(v) for v in vals))
+        # A list may mix lengths (RU: 01-99 and 102-977); each expansion checks the values of its
+        # own group length, and none where the list has no value of that length.
+        fitting = {
+            int(k): frozenset(str(v) for v in vals if len(str(v)) == lengths[int(k)])
             for k, vals in regions_raw.items()
-            if int(k) < len(lengths) and all(len(str(v)) == lengths[int(k)] for v in vals)
-        )
+            if int(k) < len(lengths)
+        }
+        regions = tuple((k, vals) for k, vals in fitting.items() if vals)
         out.append(
             Syntax(
                 country=str(entry["country"]),
@@ -203,6 +206,26 @@ class SyntaxBook:
             if text.endswith(code):
                 out.append((text[: -len(code)], country, 0, len(code)))
                 out.append((text[: len(text) - len(code) + 1], country, 0, len(code) - 1))
+        return out
+
+    def strip_misread_code(self, text: str, probs: np.ndarray) -> list[tuple[str, str, int, int]]:
+        """Like ``strip_code``, for a printed code with one letter misread ("KG" as "RG").
+
+        The code is printed small under the flag, and its letters are the least legible on the
+        plate. One differing letter is forgiven only where the recognizer itself gave the code's
+        letter some probability (``probs``: one row of 36 per character of ``text``); the caller
+        still only accepts a plate of that country, and at a price.
+        """
+        out = []
+        n = len(text)
+        for code, country in self.codes.items():
+            k = len(code)
+            if k < 2 or n < k + 4 or len(probs) != n:
+                continue
+            if _one_letter_off(text[n - k :], code, probs[n - k :]):
+                out.append((text[: n - k], country, 0, k))
+            if _one_letter_off(text[:k], code, probs[:k]):
+                out.append((text[k:], country, k, 0))
         return out
 
     @property
@@ -307,6 +330,11 @@ class SyntaxBook:
             variant=syn,
             preference=preference,
         )
+
+
+def _one_letter_off(seen: str, code: str, rows: np.ndarray) -> bool:
+    diff = [i for i, (a, b) in enumerate(zip(seen, code, strict=True)) if a != b]
+    return len(diff) == 1 and float(rows[diff[0]][ALNUM.index(code[diff[0]])]) >= MIN_ALT_P
 
 
 def _correct(ch: str, allowed: frozenset[str], row: np.ndarray | None) -> tuple[str | None, float, bool]:

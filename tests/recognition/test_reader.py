@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edge.config import RecognitionSection
-from edge.recognition.reader import PlateReader, is_overlay
+from edge.recognition.reader import PlateReader, _repeats, is_overlay
 
 from .conftest import lane_frame
 
@@ -21,6 +21,7 @@ PLATES = [
     ("123 ABC 02", "KZ", "KZ"),
     ("1234 AB 01", "TJ", "TJ"),
     ("A 123 BC 77", "RU", "RU"),
+    ("A 939 KX 18", "RU", "RU"),  # the region box's 18 reads "1818" or "118"
     ("34 AB 1234", "TR", "TR"),
     ("ABC 1234", "BR", "BR"),
     ("ABC 1D23", "BR", "BR"),
@@ -154,3 +155,38 @@ def test_a_cameras_timestamp_overlay_is_never_a_plate(reader: PlateReader) -> No
 )
 def test_clocks_and_dates_are_told_from_plates(raw: str, overlay: bool) -> None:
     assert is_overlay(raw) is overlay
+
+
+# Looks (seed, plate height) under which these plates misread before: the region box's digits read
+# twice or after a 1 (RU: "A939KX1818", "A939KX118", "K404AB233"), the printed KG read as "RG".
+@pytest.mark.parametrize(
+    ("display", "country", "seed", "height"),
+    [
+        ("A 939 KX 18", "RU", 0, 36),
+        ("A 939 KX 18", "RU", 1, 44),
+        ("A 939 KX 18", "RU", 3, 56),
+        ("K 404 AB 23", "RU", 2, 36),
+        ("K 404 AB 23", "RU", 5, 44),
+        ("05 999 ADT", "KG", 1, 44),
+        ("05 999 ADT", "KG", 2, 56),
+    ],
+)
+def test_region_boxes_and_printed_codes_that_misread(
+    reader: PlateReader, display: str, country: str, seed: int, height: int
+) -> None:
+    frame, _ = lane_frame(display, country, plate_h=height, seed=seed)
+    best = reader.read(frame)[0]
+    assert (best.text, best.country) == (display.replace(" ", ""), country)
+
+
+def test_repeats_near_the_end() -> None:
+    def variants(text: str) -> set[str]:
+        return {"".join(c for i, c in enumerate(text) if i not in k) for k in _repeats(text)}
+
+    assert variants("A939KX1818") == {"A939KX18"}
+    assert variants("A939KX118") == {"A939KX18"}
+    assert variants("K404AB233") == {"K404AB23"}
+    # Only digits, only in the last four characters: the series' letters and digits are the plate's own.
+    assert variants("A777AA12") == set()
+    assert variants("A777AB12") == set()
+    assert variants("AB12") == set()  # too short to be a plate with a region

@@ -247,3 +247,34 @@ def test_a_plate_letter_merged_with_its_printed_code_is_kept() -> None:
     assert ("60L162D", "UZ", 0, 2) in BOOK.strip_code("60L162DUZ")
     # And at the start: "UZ" before a plate starting with Z.
     assert ("Z12ABC", "UZ", 1, 0) in BOOK.strip_code("UZ12ABC")
+
+
+def test_a_region_list_of_mixed_lengths_checks_each_length() -> None:
+    # RU regions are 01-99 and a set of three-digit codes: "118" is none of them (the bar before the
+    # region box read as a 1), so the plate scores below the same plate with region 18.
+    (two,) = [s for s in BOOK.syntaxes if s.name == "ru-private" and s.groups[-1] == 2]
+    (three,) = [s for s in BOOK.syntaxes if s.name == "ru-private" and s.groups[-1] == 3]
+    assert two.region_ok("A939KX18") and three.region_ok("A939KX177")
+    assert not three.region_ok("A939KX118") and not two.region_ok("A939KX00")
+    assert BOOK.best("A939KX118").score < BOOK.best("A939KX18").score  # type: ignore[union-attr]
+
+
+def _probs_for(text: str, extra: dict[int, tuple[str, float]]) -> np.ndarray:
+    probs = np.full((len(text), len(ALNUM)), 0.001, np.float32)
+    for i, ch in enumerate(text):
+        probs[i, ALNUM.index(ch)] = 0.9
+    for i, (ch, p) in extra.items():
+        probs[i, ALNUM.index(ch)] = p
+    return probs
+
+
+def test_a_printed_code_with_one_letter_misread_is_stripped_where_the_ocr_saw_it() -> None:
+    text = "05999ADTRG"  # KG read as RG
+    seen = BOOK.strip_misread_code(text, _probs_for(text, {8: ("K", 0.1)}))
+    assert ("05999ADT", "KG", 0, 2) in seen
+    # No trace of a K where the R is: the R stays part of the text.
+    assert all(country != "KG" for _, country, _, _ in BOOK.strip_misread_code(text, _probs_for(text, {})))
+    # Two letters off is no code at all.
+    text = "05999ADTRC"
+    assert all(country != "KG" for _, country, _, _ in
+               BOOK.strip_misread_code(text, _probs_for(text, {8: ("K", 0.1), 9: ("G", 0.1)})))
