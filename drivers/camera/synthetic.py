@@ -36,6 +36,10 @@ _INK = (22, 22, 22)
 _WHITE = (242, 244, 244)
 
 # Flags as horizontal stripes (BGR, relative heights), top to bottom.
+# The codes EU (and EU-style) plates print in their blue band, for the countries drawn with one.
+EU_BAND_CODES = {"DE": "D", "FR": "F", "IT": "I", "ES": "E", "BE": "B", "AT": "A", "PT": "P", "PL": "PL",
+                 "CZ": "CZ", "LT": "LT"}
+
 _FLAGS: dict[str, list[tuple[tuple[int, int, int], float]]] = {
     "UZ": [((181, 153, 0), 1.0), ((38, 17, 206), 0.08), ((255, 255, 255), 1.0), ((38, 17, 206), 0.08),
            ((58, 181, 30), 1.0)],
@@ -146,7 +150,8 @@ def render_plate(display: str, country: str, height: int = 60) -> np.ndarray:
 
     UZ and KG plates carry the region digits at the left behind a vertical bar and the flag with the
     country code at the right; KZ and TJ put the flag left and the region right; RU puts the region
-    and flag in a box at the right; TR has the blue country band at the left.
+    and flag in a box at the right; TR, and the EU countries of ``EU_BAND_CODES``, have the blue
+    band with the country's code at the left.
     """
     height = max(12, int(height))
     H = height * _SS
@@ -185,6 +190,19 @@ def render_plate(display: str, country: str, height: int = 60) -> np.ndarray:
         band = W * 0.09
         cv2.rectangle(img, (b, b), (int(band), H - b), (153, 51, 0), -1)
         _put_text(img, "TR", (b * 1.5, H * 0.6, band - b * 2, H * 0.25), (255, 255, 255), condense=1.0)
+        x0 = band + b * 2
+    elif country in EU_BAND_CODES:
+        # The EU band: a ring of yellow stars over the country's code, white on blue, at the left.
+        band = W * 0.085
+        cv2.rectangle(img, (b, b), (int(band), H - b), (153, 51, 0), -1)
+        cx, cy, r = (b + band) / 2, H * 0.3, min(band - b, H * 0.4) * 0.32
+        for k in range(12):
+            a = 2 * np.pi * k / 12
+            cv2.circle(img, (int(cx + r * np.cos(a)), int(cy + r * np.sin(a))), max(1, int(H * 0.018)),
+                       (0, 204, 255), -1, cv2.LINE_AA)
+        code = EU_BAND_CODES[country]
+        _put_text(img, code, (b * 1.5, H * 0.58, band - b * 2.5, H * 0.3), (255, 255, 255),
+                  condense=1.0 if len(code) > 1 else 0.8)
         x0 = band + b * 2
     _put_text(img, main, (x0, ty, x1 - x0, th), _INK)
     return cv2.resize(img, (round(height * _PLATE_ASPECT), height), interpolation=cv2.INTER_AREA)

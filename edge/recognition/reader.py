@@ -52,6 +52,7 @@ DROP_COST = 0.5
 DROP_CONF_COST = 2.0
 REPEAT_COST = 1.0  # reading a doubled character or pair near the end once
 MISREAD_CODE_COST = 1.0  # a printed country code read with one letter wrong names its country less surely
+BAND_LETTER_COST = 0.5  # a leading I, D, F... may be the EU band's code, or the plate's own letter
 # Camera overlays and receipts print a clock or a date; no plate format does. On the raw OCR text
 # (separators kept): HH:MM:SS, or a year-month-day date, with any separator between the fields.
 OVERLAY = re.compile(r"\d{1,2}\s?[:.]\s?\d{2}\s?[:.]\s?\d{2}|(?:19|20)\d{2}\s?[^\w\s]\s?\d{1,2}\s?[^\w\s]?\s?\d{2}")
@@ -240,6 +241,8 @@ class PlateReader:
         for rest, country, cut0, cut1 in self.book.strip_misread_code(text, probs):
             stop = len(text) - cut1
             variants.append((rest, confs[cut0:stop], probs[cut0:stop], MISREAD_CODE_COST, country, country))
+        for rest, country, cut0, _ in self.book.strip_band_letter(text):
+            variants.append((rest, confs[cut0:], probs[cut0:], BAND_LETTER_COST, hint, country))
         # One spurious character (a bolt, a state emblem, the plate's edge): try without the least
         # confident one and without either end, at a price that grows with the OCR's confidence in it.
         if len(text) >= 6 and confs:

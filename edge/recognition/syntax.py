@@ -208,6 +208,17 @@ class SyntaxBook:
                 out.append((text[: len(text) - len(code) + 1], country, 0, len(code) - 1))
         return out
 
+    def strip_band_letter(self, text: str) -> list[tuple[str, str, int, int]]:
+        """Ways to read ``text`` as a plate behind a one-letter code (the EU band's I, D, F...).
+
+        The band sits right before the first character, and the recognizer often reads its letter
+        as part of the plate ("IAB123CD" for an Italian AB 123 CD). One letter is weak evidence (many
+        plates start with an A or a D), so the caller accepts only a plate of that country, at a price.
+        """
+        if len(text) < 6:
+            return []
+        return [(text[1:], country, 1, 0) for code, country in self.codes.items() if len(code) == 1 and text[0] == code]
+
     def strip_misread_code(self, text: str, probs: np.ndarray) -> list[tuple[str, str, int, int]]:
         """Like ``strip_code``, for a printed code with one letter misread ("KG" as "RG").
 

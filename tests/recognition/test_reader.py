@@ -158,7 +158,8 @@ def test_clocks_and_dates_are_told_from_plates(raw: str, overlay: bool) -> None:
 
 
 # Looks (seed, plate height) under which these plates misread before: the region box's digits read
-# twice or after a 1 (RU: "A939KX1818", "A939KX118", "K404AB233"), the printed KG read as "RG".
+# twice or after a 1 (RU: "A939KX1818", "A939KX118", "K404AB233"), the printed KG read as "RG", the
+# EU band's letter read as part of the plate.
 @pytest.mark.parametrize(
     ("display", "country", "seed", "height"),
     [
@@ -169,6 +170,13 @@ def test_clocks_and_dates_are_told_from_plates(raw: str, overlay: bool) -> None:
         ("K 404 AB 23", "RU", 5, 44),
         ("05 999 ADT", "KG", 1, 44),
         ("05 999 ADT", "KG", 2, 56),
+        # The EU band's I read as the plate's first letter ("iAB 123 CD"): it was read as Polish.
+        ("AB 123 CD", "IT", 1, 48),
+        ("FX 555 ZZ", "IT", 1, 48),
+        ("FX 555 ZZ", "IT", 3, 48),
+        # ...while a plate that starts with a band letter keeps it (A: Austria, P: Portugal).
+        ("AB 123 CD", "FR", 0, 48),
+        ("AB 12 CD", "PT", 0, 36),
     ],
 )
 def test_region_boxes_and_printed_codes_that_misread(

@@ -278,3 +278,10 @@ def test_a_printed_code_with_one_letter_misread_is_stripped_where_the_ocr_saw_it
     text = "05999ADTRC"
     assert all(country != "KG" for _, country, _, _ in
                BOOK.strip_misread_code(text, _probs_for(text, {8: ("K", 0.1), 9: ("G", 0.1)})))
+
+
+def test_a_one_letter_band_code_is_offered_only_at_the_start() -> None:
+    assert ("AB123CD", "IT", 1, 0) in BOOK.strip_band_letter("IAB123CD")
+    assert ("B123CD", "AT", 1, 0) in BOOK.strip_band_letter("AB123CD")  # the reader prices and checks it
+    assert BOOK.strip_band_letter("XAB123CD") == []  # X is no country's band letter
+    assert BOOK.strip_band_letter("IAB12") == []  # too short to leave a plate
