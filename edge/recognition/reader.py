@@ -425,7 +425,13 @@ def _repeats(text: str, tail: int = 4) -> list[range]:
 
 
 def _convincing(c: Candidate) -> bool:
-    """A read good enough that looking harder would not pay."""
+    """A read good enough that looking harder would not pay.
+
+    Never a number alone: phone numbers, house numbers and fleet numbers on the vehicle are what a
+    coarse pass reads best, and a plate too small for it may be beside them.
+    """
+    if c.match.text.isdigit():
+        return False
     conf = _geo_mean(c.match.confs)
     return (not c.match.generic and conf >= 0.85) or conf >= 0.97
 

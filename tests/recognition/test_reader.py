@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edge.config import RecognitionSection
-from edge.recognition.reader import PlateReader, _repeats, is_overlay
+from edge.recognition.reader import Candidate, PlateReader, _convincing, _repeats, is_overlay
+from edge.recognition.syntax import SyntaxBook
 
 from .conftest import lane_frame
 
@@ -198,3 +199,18 @@ def test_repeats_near_the_end() -> None:
     assert variants("A777AA12") == set()
     assert variants("A777AB12") == set()
     assert variants("AB12") == set()  # too short to be a plate with a region
+
+
+def test_a_number_alone_never_stops_the_search_for_a_plate() -> None:
+    # A phone number on a sign or a fleet number on the cab is what the coarse pass reads best; the
+    # fine pass must still look for a plate too small for it (us dev photos: "647-0604" had won).
+    book = SyntaxBook.load()
+    quad = np.array([[0, 0], [100, 0], [100, 30], [0, 30]], np.float32)
+
+    def candidate(text: str) -> Candidate:
+        m = book.best(text, confs=[0.99] * len(text))
+        assert m is not None
+        return Candidate(m, quad, m.score, text)
+
+    assert not _convincing(candidate("6470604"))
+    assert _convincing(candidate("01A123BC"))
