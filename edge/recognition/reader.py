@@ -31,6 +31,7 @@ import re
 import threading
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 
 from edge.config import RecognitionSection
@@ -171,16 +172,16 @@ class PlateReader:
         if not boxes:
             return [], [], []
         lines = self.recognizer.recognize([crop_quad(img, b.quad) for b in boxes])
-        cands = self._candidates(boxes, lines)
+        cands = self._candidates(boxes, lines, img)
         _prefer_large(cands)
         if self.reread and not (cands and _certain(cands[0])):
             cands = self._reread_top(img, cands)
             _prefer_large(cands)
         return boxes, lines, cands
 
-    def _candidates(self, boxes: list[TextBox], lines: list[TextLine]) -> list[Candidate]:
+    def _candidates(self, boxes: list[TextBox], lines: list[TextLine], img: np.ndarray) -> list[Candidate]:
         boxes, lines = _without_overlays(boxes, lines)
-        hints = self._code_boxes(boxes, lines)
+        hints = self._code_boxes(boxes, lines) + self._band_codes(img, boxes, lines)
         out: list[Candidate] = []
         for box, line in zip(boxes, lines, strict=True):
             out.extend(self._line_candidates(line, box.quad, box, _hint_for(box.rect, hints)))
@@ -219,6 +220,29 @@ class PlateReader:
             country = self.book.codes.get(line.text)
             if country is not None and len(line.text) >= 2:
                 out.append((box.rect, country))
+        return out
+
+    def _band_codes(
+        self, img: np.ndarray, boxes: list[TextBox], lines: list[TextLine]
+    ) -> list[tuple[tuple[int, int, int, int], str]]:
+        """Country codes printed in a blue band at a plate's left (EU, TR): the recognizer reads
+        the plate's characters and skips the band's small code, so the band is found by its colour
+        and its lower part read on its own."""
+        out: list[tuple[tuple[int, int, int, int], str]] = []
+        for box, line in zip(boxes, lines, strict=True):
+            if not 4 <= len(line.text) <= 10:
+                continue
+            band = _blue_band(img, box.rect)
+            if band is None:
+                continue
+            bx, by, bw, bh = band
+            code_crop = img[by + bh // 2 : by + bh, bx : bx + bw]
+            if code_crop.shape[0] < 6 or code_crop.shape[1] < 4:
+                continue
+            (code_line,) = self.recognizer.recognize([code_crop])
+            country = self.book.codes.get(code_line.text)
+            if country is not None:
+                out.append((band, country))
         return out
 
     def _line_candidates(
@@ -305,7 +329,7 @@ class PlateReader:
         if not boxes:
             return None
         lines = self.recognizer.recognize([crop_quad(crop, b.quad) for b in boxes])
-        local = self._candidates(boxes, lines)
+        local = self._candidates(boxes, lines, crop)
         if not local:
             return None
         best = max(local, key=lambda c: c.score)
@@ -395,6 +419,42 @@ class PlateReader:
                     )
                 )
         return out
+
+
+def _blue_band(img: np.ndarray, rect: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+    """The blue band at the left of a plate whose text occupies ``rect``, or None.
+
+    Looked for from a little left of the text to a little inside it (a detector box may or may not
+    include the band): the leftmost run of columns largely of saturated blue, 4-18% as wide as the
+    text, with something else to its left and the plate's light ground to its right.
+    """
+    x, y, w, h = rect
+    fh, fw = img.shape[:2]
+    x0, x1 = max(0, int(x - 0.2 * w)), min(fw, int(x + 0.15 * w))
+    y0, y1 = max(0, y), min(fh, y + h)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    hsv = cv2.cvtColor(img[y0:y1, x0:x1], cv2.COLOR_BGR2HSV)
+    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    blue = (hue >= 95) & (hue <= 130) & (sat >= 90) & (val >= 50)
+    # The stars and the code interrupt the blue: a column counts at a third blue, smoothed.
+    cols = np.convolve(blue.mean(axis=0), np.ones(3) / 3, mode="same") >= 0.33
+    idx = np.flatnonzero(cols)
+    if idx.size == 0:
+        return None
+    start = int(idx[0])
+    if start == 0 and x0 > 0:
+        return None  # blue from beyond the window on: a blue car or sign, not a band
+    end = start
+    while end + 1 < cols.size and cols[end + 1]:
+        end += 1
+    width = end - start + 1
+    if not 0.04 * w <= width <= 0.18 * w or end + 2 >= cols.size:
+        return None
+    right = hsv[:, min(cols.size - 1, end + 2) :, 2]
+    if right.size == 0 or float(np.median(right)) < 120:
+        return None
+    return x0 + start, y0, width, y1 - y0
 
 
 def is_overlay(raw: str) -> bool:

@@ -44,6 +44,7 @@ CORRECTION_COST = 1.0  # a correction the confusion table does not explain
 CLASSIC_COST = 0.5  # O->0, B->8...: glyphs a plate font draws (nearly) alike
 PREFERRED_BOOST = 2.0
 HINT_BOOST = 2.5  # the plate itself names the country
+UNSURE_CODE_P = 0.9  # a trailing letter read less surely than this may be a printed code's remnant
 
 
 @dataclass(frozen=True)
@@ -220,23 +221,32 @@ class SyntaxBook:
         return [(text[1:], country, 1, 0) for code, country in self.codes.items() if len(code) == 1 and text[0] == code]
 
     def strip_misread_code(self, text: str, probs: np.ndarray) -> list[tuple[str, str, int, int]]:
-        """Like ``strip_code``, for a printed code with one letter misread ("KG" as "RG").
+        """Like ``strip_code``, for a printed code with one letter misread ("KG" as "RG"), or of
+        which only the first letter was read, unsurely ("K" or "R" for "KG").
 
         The code is printed small under the flag, and its letters are the least legible on the
         plate. One differing letter is forgiven only where the recognizer itself gave the code's
         letter some probability (``probs``: one row of 36 per character of ``text``); the caller
         still only accepts a plate of that country, and at a price.
         """
-        out = []
+        out: list[tuple[str, str, int, int]] = []
         n = len(text)
+        if len(probs) != n:
+            return out
         for code, country in self.codes.items():
             k = len(code)
-            if k < 2 or n < k + 4 or len(probs) != n:
+            if k < 2 or n < k + 4:
                 continue
             if _one_letter_off(text[n - k :], code, probs[n - k :]):
                 out.append((text[: n - k], country, 0, k))
             if _one_letter_off(text[:k], code, probs[:k]):
                 out.append((text[k:], country, k, 0))
+            # Only the code's first letter made it, unsure ("02345ABR": the K of KG read as R).
+            last = probs[-1]
+            if k == 2 and n >= 6 and float(last.max()) < UNSURE_CODE_P and (
+                text[-1] == code[0] or float(last[ALNUM.index(code[0])]) >= MIN_ALT_P
+            ):
+                out.append((text[:-1], country, 0, 1))
         return out
 
     @property

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edge.config import RecognitionSection
-from edge.recognition.reader import Candidate, PlateReader, _convincing, _repeats, is_overlay
+from edge.recognition.reader import Candidate, PlateReader, _blue_band, _convincing, _repeats, is_overlay
 from edge.recognition.syntax import SyntaxBook
 
 from .conftest import lane_frame
@@ -178,6 +178,12 @@ def test_clocks_and_dates_are_told_from_plates(raw: str, overlay: bool) -> None:
         # ...while a plate that starts with a band letter keeps it (A: Austria, P: Portugal).
         ("AB 123 CD", "FR", 0, 48),
         ("AB 12 CD", "PT", 0, 36),
+        # The band's code, skipped by the recognizer, is read on its own: not Danish, not Brazilian.
+        ("WA 12345", "PL", 10, 46),
+        ("B MW 1234", "DE", 10, 46),
+        # Only the K of the printed KG made it, as "R": not a kg-private plate "02345ABR", nor Uzbek.
+        ("02 345 AB", "KG", 11, 34),
+        ("01 123 ABC", "KG", 10, 34),
     ],
 )
 def test_region_boxes_and_printed_codes_that_misread(
@@ -214,3 +220,16 @@ def test_a_number_alone_never_stops_the_search_for_a_plate() -> None:
 
     assert not _convincing(candidate("6470604"))
     assert _convincing(candidate("01A123BC"))
+
+
+def test_a_blue_band_is_found_left_of_a_plate_and_nowhere_else() -> None:
+    img = np.full((200, 600, 3), 100, np.uint8)
+    cv2.rectangle(img, (100, 60), (400, 120), (240, 240, 240), -1)  # the plate's white ground
+    cv2.rectangle(img, (100, 60), (125, 120), (153, 51, 0), -1)  # the band, BGR blue
+    band = _blue_band(img, (130, 62, 260, 56))  # the text's box, right of the band
+    assert band is not None and 95 <= band[0] <= 105 and 20 <= band[2] <= 32
+    assert _blue_band(img, (300, 62, 90, 56)) is None  # text in the plate's middle: white around it
+    # A plate on a blue car: blue far wider than any band, no band.
+    car = np.full((200, 600, 3), (153, 51, 0), np.uint8)
+    cv2.rectangle(car, (250, 60), (550, 120), (240, 240, 240), -1)
+    assert _blue_band(car, (260, 62, 280, 56)) is None

@@ -285,3 +285,13 @@ def test_a_one_letter_band_code_is_offered_only_at_the_start() -> None:
     assert ("B123CD", "AT", 1, 0) in BOOK.strip_band_letter("AB123CD")  # the reader prices and checks it
     assert BOOK.strip_band_letter("XAB123CD") == []  # X is no country's band letter
     assert BOOK.strip_band_letter("IAB12") == []  # too short to leave a plate
+
+
+def test_a_codes_first_letter_alone_is_stripped_only_when_unsure() -> None:
+    text = "02345ABR"  # the K of KG read as R, unsurely
+    unsure = _probs_for(text, {7: ("R", 0.5), })
+    unsure[7, ALNUM.index("K")] = 0.2
+    assert ("02345AB", "KG", 0, 1) in BOOK.strip_misread_code(text, unsure)
+    sure = _probs_for(text, {7: ("R", 0.97)})
+    sure[7, ALNUM.index("K")] = 0.02
+    assert ("02345AB", "KG", 0, 1) not in BOOK.strip_misread_code(text, sure)
