@@ -449,10 +449,12 @@ def _blue_band(img: np.ndarray, rect: tuple[int, int, int, int]) -> tuple[int, i
     while end + 1 < cols.size and cols[end + 1]:
         end += 1
     width = end - start + 1
-    if not 0.04 * w <= width <= 0.18 * w or end + 2 >= cols.size:
+    if not 0.04 * w <= width <= 0.18 * w:
         return None
-    right = hsv[:, min(cols.size - 1, end + 2) :, 2]
-    if right.size == 0 or float(np.median(right)) < 120:
+    # The plate's ground right of the band: light, characters and all (most of it is ground).
+    rx0 = x0 + end + 2
+    right = img[y0:y1, rx0 : min(fw, rx0 + max(4, int(0.25 * w)))]
+    if right.size == 0 or float(np.percentile(right.max(axis=2), 60)) < 120:
         return None
     return x0 + start, y0, width, y1 - y0
 

@@ -36,6 +36,32 @@ PLATES = [
     ("AA AA 001", "HU", "HU"),
     ("AA 1234 BB", "UA", "UA"),
     ("1234 AB 7", "BY", "BY"),
+    # More of each neighbour's formats, and plates drawn with the EU band (its code read by colour).
+    ("30 B 456 DE", "UZ", "UZ"),
+    ("01 A 1234", "UZ", "UZ"),  # trailer
+    ("70 1234 AB", "UZ", "UZ"),  # legal-entity trailer
+    ("50 T 12345", "UZ", "UZ"),  # temporary
+    ("60 M 654321", "UZ", "UZ"),  # foreign resident
+    ("01 D 123456", "UZ", "UZ"),  # diplomatic
+    ("777 XYZ 17", "KZ", "KZ"),
+    ("456 AB 05", "KZ", "KZ"),
+    ("08 555 XYZ", "KG", "KG"),
+    ("02 345 AB", "KG", "KG"),
+    ("5678 CD 07", "TJ", "TJ"),
+    ("BN 5678 LB", "TM", "TM"),
+    ("E 555 MT 05", "RU", "RU"),
+    ("X 999 XX 199", "RU", "RU"),
+    ("AB 1234 77", "RU", "RU"),  # trailer
+    ("06 ABC 123", "TR", "TR"),
+    ("01 A 12345", "TR", "TR"),
+    ("B MW 1234", "DE", "DE"),
+    ("KA AB 123", "DE", "DE"),
+    ("WA 12345", "PL", "PL"),
+    ("ABC 123", "LT", "LT"),
+    ("1234 BCD", "ES", "ES"),
+    ("AB 123 CD", "FR", "FR"),
+    ("1 ABC 234", "BE", "BE"),
+    ("AB 12 CD", "PT", "PT"),
 ]
 
 
