@@ -35,11 +35,11 @@ _PLATE_ASPECT = 520 / 112
 _INK = (22, 22, 22)
 _WHITE = (242, 244, 244)
 
-# Flags as horizontal stripes (BGR, relative heights), top to bottom.
 # The codes EU (and EU-style) plates print in their blue band, for the countries drawn with one.
 EU_BAND_CODES = {"DE": "D", "FR": "F", "IT": "I", "ES": "E", "BE": "B", "AT": "A", "PT": "P", "PL": "PL",
                  "CZ": "CZ", "LT": "LT"}
 
+# Flags as horizontal stripes (BGR, relative heights), top to bottom.
 _FLAGS: dict[str, list[tuple[tuple[int, int, int], float]]] = {
     "UZ": [((181, 153, 0), 1.0), ((38, 17, 206), 0.08), ((255, 255, 255), 1.0), ((38, 17, 206), 0.08),
            ((58, 181, 30), 1.0)],

@@ -6,8 +6,11 @@ Pipeline, per frame (or the camera's region of interest):
 2. the CTC recognizer over every text box, folded onto the plate alphabet;
 3. each text, each pair of stacked texts (two-line plates) and each pair of side-by-side texts (a
    region code behind a bar) is matched against the syntax table, with and without a printed
-   country code or one spurious character; texts that fit a syntax become candidates, ranked by
-   syntax, OCR confidence and character height (the vehicle in the lane is the nearest);
+   country code (exact, one letter off, or only its first letter), an EU band's letter, one
+   spurious character or a digit read twice; texts that fit a syntax become candidates, ranked by
+   syntax, OCR confidence and character height (the vehicle in the lane is the nearest). A printed
+   code beside a text, or in a blue band at its left (found by colour, read on its own), names the
+   country;
 4. unless the best candidate is already certain, the best two are re-read: the padded region around
    each is cut from the full-resolution frame, scaled so the characters are ~52 px tall, detected
    and read again;
@@ -51,7 +54,7 @@ SIZE_WEIGHT = 1.0
 REREAD_CHAR_PX = 52.0  # text height the closer look scales a candidate to (best of 32-64 on the dev splits)
 DROP_COST = 0.5
 DROP_CONF_COST = 2.0
-REPEAT_COST = 1.0  # reading a doubled character or pair near the end once
+REPEAT_COST = 1.0  # reading a doubled digit or digit pair near the end once
 MISREAD_CODE_COST = 1.0  # a printed country code read with one letter wrong names its country less surely
 BAND_LETTER_COST = 0.5  # a leading I, D, F... may be the EU band's code, or the plate's own letter
 # Camera overlays and receipts print a clock or a date; no plate format does. On the raw OCR text
@@ -471,7 +474,7 @@ def _without_overlays(boxes: list[TextBox], lines: list[TextLine]) -> tuple[list
 
 def _repeats(text: str, tail: int = 4) -> list[range]:
     """Positions to drop so that a digit or a pair of digits repeated in the last ``tail``
-    characters is read once: "KX1818" -> drop 8..9, "KX118" -> drop 7."""
+    characters is read once: "A939KX1818" -> drop 8 and 9, "A939KX118" -> drop 7."""
     n = len(text)
     out: list[range] = []
     if n < 6:
