@@ -251,6 +251,8 @@ class PlateReader:
                 continue
             (code_line,) = self.recognizer.recognize([code_crop])
             country = self.book.codes.get(code_line.text)
+            if country is None and _lone_bar(code_crop):
+                country = self.book.codes.get("I")  # a lone stroke is no glyph the recognizer knows
             if country is not None:
                 out.append((band, country))
         return out
@@ -467,6 +469,22 @@ def _blue_band(img: np.ndarray, rect: tuple[int, int, int, int]) -> tuple[int, i
     if right.size == 0 or float(np.percentile(right.max(axis=2), 60)) < 120:
         return None
     return x0 + start, y0, width, y1 - y0
+
+
+def _lone_bar(crop: np.ndarray) -> bool:
+    """Whether the light ink on a band's code crop is one upright stroke: Italy's I, which the
+    recognizer, seeing no neighbours, reads as 0 or D."""
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    _, ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink)
+    width = ink.shape[1]
+    # Slivers at the crop's sides are the plate's ground or its border, not the code.
+    blobs = [s for s in stats[1:] if s[cv2.CC_STAT_AREA] >= 0.02 * ink.size
+             and s[cv2.CC_STAT_LEFT] > 0 and s[cv2.CC_STAT_LEFT] + s[cv2.CC_STAT_WIDTH] < width]
+    if len(blobs) != 1:
+        return False
+    _, _, w, h, _ = blobs[0]
+    return bool(h >= 0.3 * ink.shape[0] and h >= 2.4 * w)
 
 
 def is_overlay(raw: str) -> bool:

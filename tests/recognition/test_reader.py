@@ -9,7 +9,15 @@ import pytest
 
 from edge.config import RecognitionSection
 from edge.recognition.ocr import TextBox, TextLine
-from edge.recognition.reader import Candidate, PlateReader, _blue_band, _convincing, _repeats, is_overlay
+from edge.recognition.reader import (
+    Candidate,
+    PlateReader,
+    _blue_band,
+    _convincing,
+    _lone_bar,
+    _repeats,
+    is_overlay,
+)
 from edge.recognition.syntax import SyntaxBook
 
 from .conftest import lane_frame
@@ -63,6 +71,7 @@ PLATES = [
     ("AB 123 CD", "FR", "FR"),
     ("1 ABC 234", "BE", "BE"),
     ("AB 12 CD", "PT", "PT"),
+    ("FX 555 ZZ", "IT", "IT"),  # the band's I is a lone stroke the recognizer reads as 0 or D
 ]
 
 
@@ -208,6 +217,9 @@ def test_clocks_and_dates_are_told_from_plates(raw: str, overlay: bool) -> None:
         # The band's code, skipped by the recognizer, is read on its own: not Danish, not Brazilian.
         ("WA 12345", "PL", 10, 46),
         ("B MW 1234", "DE", 10, 46),
+        # Italy's I alone in the band, read as 0 or D: the plate was labelled French.
+        ("AB 123 CD", "IT", 11, 34),
+        ("AB 123 CD", "IT", 10, 46),
         # Only the K of the printed KG made it, as "R": not a kg-private plate "02345ABR", nor Uzbek.
         ("02 345 AB", "KG", 11, 34),
         ("01 123 ABC", "KG", 10, 34),
@@ -281,3 +293,17 @@ def test_a_one_letter_code_hints_only_right_before_a_plate(reader: PlateReader) 
     assert reader._code_boxes([plate, _text_box(40, 300, 30, 22)], [_text_line("BMW1234"), _text_line("PL")]) == [
         ((40, 300, 30, 22), "PL")
     ]
+
+
+def test_a_lone_upright_stroke_in_a_band_is_italys_i() -> None:
+    def crop(text: str) -> np.ndarray:
+        img = np.full((30, 24, 3), (153, 51, 0), np.uint8)  # band blue
+        cv2.putText(img, text, (3, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
+        return img
+
+    bar = np.full((30, 24, 3), (153, 51, 0), np.uint8)
+    cv2.rectangle(bar, (10, 4), (13, 26), (255, 255, 255), -1)
+    assert _lone_bar(bar)
+    assert not _lone_bar(crop("D"))
+    assert not _lone_bar(crop("F"))
+    assert not _lone_bar(np.full((30, 24, 3), (153, 51, 0), np.uint8))  # no code at all
