@@ -217,18 +217,11 @@ class PlateReader:
         return out
 
     def _code_boxes(self, boxes: list[TextBox], lines: list[TextLine]) -> list[tuple[tuple[int, int, int, int], str]]:
-        """Texts that are just a printed country code (``UZ`` under the flag).
-
-        A one-letter code (D, F, I...) counts only where it sits as a band's code does: right
-        before a plate-like text, within its height; anywhere else a lone letter is just a letter.
-        """
+        """Texts that are just a printed country code (``UZ`` under the flag)."""
         out = []
-        texts = [b.rect for b, line in zip(boxes, lines, strict=True) if 4 <= len(line.text) <= 10]
         for box, line in zip(boxes, lines, strict=True):
             country = self.book.codes.get(line.text)
-            if country is None:
-                continue
-            if len(line.text) >= 2 or any(_band_letter_before(box.rect, t) for t in texts):
+            if country is not None and len(line.text) >= 2:
                 out.append((box.rect, country))
         return out
 
@@ -562,13 +555,6 @@ def _rect_of(quad: np.ndarray) -> tuple[int, int, int, int]:
     x0, y0 = quad.min(axis=0)
     x1, y1 = quad.max(axis=0)
     return int(x0), int(y0), math.ceil(x1 - x0), math.ceil(y1 - y0)
-
-
-def _band_letter_before(letter: tuple[int, int, int, int], text: tuple[int, int, int, int]) -> bool:
-    lx, ly, lw, lh = letter
-    x, y, _, h = text
-    cx, cy = lx + lw / 2, ly + lh / 2
-    return x - 1.0 * h <= cx <= x + 0.1 * h and y <= cy <= y + h and lh <= 1.1 * h
 
 
 def _hint_for(rect: tuple[int, int, int, int], hints: list[tuple[tuple[int, int, int, int], str]]) -> str | None:

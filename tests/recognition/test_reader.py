@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from edge.config import RecognitionSection
-from edge.recognition.ocr import TextBox, TextLine
 from edge.recognition.reader import (
     Candidate,
     PlateReader,
@@ -272,27 +271,6 @@ def test_a_blue_band_is_found_left_of_a_plate_and_nowhere_else() -> None:
     car = np.full((200, 600, 3), (153, 51, 0), np.uint8)
     cv2.rectangle(car, (250, 60), (550, 120), (240, 240, 240), -1)
     assert _blue_band(car, (260, 62, 280, 56)) is None
-
-
-def _text_box(x: int, y: int, w: int, h: int) -> TextBox:
-    return TextBox(np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32), 0.9)
-
-
-def _text_line(text: str) -> TextLine:
-    return TextLine(text, [0.99] * len(text), np.zeros((len(text), 36), np.float32), text)
-
-
-def test_a_one_letter_code_hints_only_right_before_a_plate(reader: PlateReader) -> None:
-    plate = _text_box(200, 100, 220, 40)
-    beside = _text_box(172, 112, 14, 22)  # the band's D, just left of the plate, lower half
-    far = _text_box(40, 300, 14, 22)  # a D on a sticker elsewhere
-    boxes = [plate, beside, far]
-    lines = [_text_line("BMW1234"), _text_line("D"), _text_line("D")]
-    assert reader._code_boxes(boxes, lines) == [(beside.rect, "DE")]
-    # Two-letter codes hint wherever they are beside a text, as before.
-    assert reader._code_boxes([plate, _text_box(40, 300, 30, 22)], [_text_line("BMW1234"), _text_line("PL")]) == [
-        ((40, 300, 30, 22), "PL")
-    ]
 
 
 def test_a_lone_upright_stroke_in_a_band_is_italys_i() -> None:
