@@ -95,12 +95,12 @@ def run_split(reader: PlateReader, root: Path, split: str, limit: int | None, ve
     }
 
 
-def calibration(graded: list[tuple[float, bool]]) -> dict[str, float]:
+def calibration(graded: list[tuple[float, bool]], levels: tuple[float, ...] = CONFIDENCE_LEVELS) -> dict[str, float]:
     """How far HQ can trust the confidence: the share of confident reads that are right, and the
     share of wrong reads that still claim to be confident."""
     out: dict[str, float] = {}
     wrong = [c for c, ok in graded if not ok]
-    for t in CONFIDENCE_LEVELS:
+    for t in levels:
         sure = [ok for c, ok in graded if c >= t]
         out[f"precision_at_{t}"] = sum(sure) / len(sure) if sure else float("nan")
         out[f"coverage_at_{t}"] = len(sure) / len(graded) if graded else float("nan")

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.accuracy import DEFAULT_DATASET, load_split
+from bench.accuracy import DEFAULT_DATASET, calibration, load_split
 from edge.config import RecognitionSection
 from edge.recognition.confidence import FEATURES, ConfidenceModel, ReadEvidence
 from edge.recognition.reader import PlateReader
@@ -96,13 +96,8 @@ def figures(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
     pos, neg = p[y == 1], p[y == 0]
     auc = float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()) \
         if len(pos) and len(neg) else float("nan")
-    out = {"brier": float(((p - y) ** 2).mean()), "auc": auc}
-    for t in LEVELS:
-        sure = p >= t
-        out[f"precision_at_{t}"] = float(y[sure].mean()) if sure.any() else float("nan")
-        out[f"coverage_at_{t}"] = float(sure.mean())
-        out[f"wrong_above_{t}"] = float((neg >= t).mean()) if len(neg) else float("nan")
-    return out
+    graded = [(float(c), bool(ok)) for c, ok in zip(p, y == 1, strict=True)]
+    return {"brier": float(((p - y) ** 2).mean()), "auc": auc, **calibration(graded, LEVELS)}
 
 
 def reliability(p: np.ndarray, y: np.ndarray) -> list[str]:

@@ -231,7 +231,7 @@ class PlateReader:
         """Country codes printed in a blue band at a plate's left (EU, TR): the recognizer reads
         the plate's characters and skips the band's small code, so the band is found by its colour
         and its lower part read on its own."""
-        out: list[tuple[tuple[int, int, int, int], str]] = []
+        bands: list[tuple[tuple[int, int, int, int], np.ndarray]] = []
         for box, line in zip(boxes, lines, strict=True):
             if not 4 <= len(line.text) <= 10:
                 continue
@@ -240,9 +240,12 @@ class PlateReader:
                 continue
             bx, by, bw, bh = band
             code_crop = img[by + bh // 2 : by + bh, bx : bx + bw]
-            if code_crop.shape[0] < 6 or code_crop.shape[1] < 4:
-                continue
-            (code_line,) = self.recognizer.recognize([code_crop])
+            if code_crop.shape[0] >= 6 and code_crop.shape[1] >= 4:
+                bands.append((band, code_crop))
+        out: list[tuple[tuple[int, int, int, int], str]] = []
+        # One recognizer batch for all the bands in view.
+        codes = self.recognizer.recognize([crop for _, crop in bands])
+        for (band, code_crop), code_line in zip(bands, codes, strict=True):
             country = self.book.codes.get(code_line.text)
             if country is None and _lone_bar(code_crop):
                 country = self.book.codes.get("I")  # a lone stroke is no glyph the recognizer knows
@@ -264,12 +267,12 @@ class PlateReader:
         ]
         # The printed country code read as part of the registration: cut it off, take it as a hint.
         # Only a plate of that country explains the cut: "DPB" + a flag read as "R" is no Brazilian "BR".
-        for rest, country, cut0, cut1 in self.book.strip_code(text):
+        # A code read with one letter wrong, or only half of it, names its country less surely.
+        cuts = [(cut, 0.0) for cut in self.book.strip_code(text)]
+        cuts += [(cut, MISREAD_CODE_COST) for cut in self.book.strip_misread_code(text, probs)]
+        for (rest, country, cut0, cut1), cost in cuts:
             stop = len(text) - cut1
-            variants.append((rest, confs[cut0:stop], probs[cut0:stop], 0.0, country, country))
-        for rest, country, cut0, cut1 in self.book.strip_misread_code(text, probs):
-            stop = len(text) - cut1
-            variants.append((rest, confs[cut0:stop], probs[cut0:stop], MISREAD_CODE_COST, country, country))
+            variants.append((rest, confs[cut0:stop], probs[cut0:stop], cost, country, country))
         for rest, country, cut0, _ in self.book.strip_band_letter(text):
             variants.append((rest, confs[cut0:], probs[cut0:], BAND_LETTER_COST, hint, country))
         # One spurious character (a bolt, a state emblem, the plate's edge): try without the least

@@ -233,6 +233,8 @@ class SyntaxBook:
         n = len(text)
         if len(probs) != n:
             return out
+        last = probs[-1]
+        last_unsure = n >= 6 and float(last.max()) < UNSURE_CODE_P
         for code, country in self.codes.items():
             k = len(code)
             if k < 2 or n < k + 4:
@@ -242,10 +244,7 @@ class SyntaxBook:
             if _one_letter_off(text[:k], code, probs[:k]):
                 out.append((text[k:], country, k, 0))
             # Only the code's first letter made it, unsure ("02345ABR": the K of KG read as R).
-            last = probs[-1]
-            if k == 2 and n >= 6 and float(last.max()) < UNSURE_CODE_P and (
-                text[-1] == code[0] or float(last[ALNUM.index(code[0])]) >= MIN_ALT_P
-            ):
+            if k == 2 and last_unsure and (text[-1] == code[0] or float(last[ALNUM.index(code[0])]) >= MIN_ALT_P):
                 out.append((text[:-1], country, 0, 1))
         return out
 
