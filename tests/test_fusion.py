@@ -106,6 +106,22 @@ def test_trailer_camera_reads_go_to_the_trailer_plate() -> None:
     assert {r["camera"]: r["role"] for r in p["reads"]} == {"front": "front", "rear": "trailer"}
 
 
+def test_a_container_cameras_texts_never_vote_for_the_plate() -> None:
+    lane = CrossingAssembler("uz-01", "lane1", CROSSING, has_scale=True, voter_factory=PlateVoter,
+                             camera_roles={"front": "front", "side": "container"})
+    lane.vehicle_on(100.0)
+    lane.add_read(read("01A123BC", 100.5, conf=0.7))
+    for i in range(6):  # the side of a container, read over and over, with a text that fits a syntax
+        lane.add_read(read("01B222CD", 101.0 + i * 0.2, conf=0.95, camera="side"))
+        lane.add_read(read("CSQU3054383", 101.1 + i * 0.2, conf=0.95, camera="side", kind="container"))
+    lane.vehicle_off(104.0)
+    (event,) = lane.tick(106.0)
+    p = event.payload()
+    assert p["plate"]["text"] == "01A123BC" and p["plate"]["votes"] == 1
+    assert [r["camera"] for r in p["reads"]] == ["front"]
+    assert [c["code"] for c in p["containers"]] == ["CSQU3054383"]
+
+
 def test_flush_on_shutdown_keeps_the_crossing_in_progress() -> None:
     lane = scale_lane()
     lane.vehicle_on(100.0)

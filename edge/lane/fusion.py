@@ -257,7 +257,9 @@ class CrossingAssembler:
         by_camera: dict[str, tuple[str, Voter, int]] = {}
         by_role: dict[str, Voter] = {}
         for read, role in cur.reads:
-            if read.kind != "plate":
+            # A container camera looks at a container's side: what it takes for a plate there is
+            # the container's print, and it must not outvote the plate cameras.
+            if read.kind != "plate" or role == "container":
                 continue
             cam = by_camera.get(read.camera)
             if cam is None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
+from edge.recognition.ocr import ALNUM
 from edge.recognition.syntax import DIGITS, LETTERS, TO_DIGIT, TO_LETTER
 
 # ISO 6346 letter values: 10 upwards, skipping the multiples of 11.
@@ -21,6 +24,7 @@ for _ch in LETTERS:
     _LETTER_VALUES[_ch] = _v
     _v += 1
 CATEGORIES = "UJZ"
+CODE_CLASSES = "LLLLDDDDDDD"  # owner code and category letters, serial and check digit
 
 
 def check_digit(code10: str) -> int:
@@ -41,6 +45,16 @@ def is_valid(code: str) -> bool:
     if not re.fullmatch(r"[A-Z]{3}[UJZ][0-9]{7}", code):
         return False
     return check_digit(code[:10]) == int(code[10])
+
+
+# The size and type code printed beside the container code (ISO 6346 ch. 4): length (1-4 or a
+# letter for other lengths), height and width, then the type group and its detail (22G1, 45R1, L5G1).
+SIZE_TYPE = re.compile(r"[1-9A-P][0-9CDEFLMNP][GVBSRHUPTA][0-9]")
+
+
+def is_size_type(text: str) -> bool:
+    """True for a text that is an ISO 6346 size and type code such as ``22G1`` or ``45R1``."""
+    return SIZE_TYPE.fullmatch(re.sub(r"[\s-]", "", text.upper())) is not None
 
 
 def format_code(code: str) -> str:
@@ -81,21 +95,52 @@ class ContainerCode:
         return format_code(self.code)
 
 
-def find_container_codes(text: str, max_corrections: int = 2) -> list[ContainerCode]:
-    """Every check-digit-valid container code in a run of OCR text (spaces and dashes ignored)."""
-    s = re.sub(r"[^A-Z0-9]", "", text.upper())
+ALT_MIN_PROB = 0.05  # a second choice the recognizer gave less than this is no reading of the character
+
+
+def find_container_codes(text: str, max_corrections: int = 2, probs: np.ndarray | None = None) -> list[ContainerCode]:
+    """Every check-digit-valid container code in a run of OCR text (spaces and dashes ignored).
+
+    With ``probs`` (the recognizer's probabilities of the 36 plate characters, one row per character
+    of ``text``), a code whose check digit fails is mended where exactly one character has a second
+    choice that makes it verify: the check digit catches every single wrong character, so one
+    plausible fix that verifies is the code, while two would be a guess.
+    """
+    keep = [i for i, ch in enumerate(text.upper()) if ch in ALNUM]
+    s = "".join(text.upper()[i] for i in keep)
+    rows = probs[keep] if probs is not None and len(probs) == len(text) else None
     found: dict[str, ContainerCode] = {}
     for i in range(len(s) - 10):
         window = s[i : i + 11]
-        coerced = _coerce(window, "LLLLDDDDDDD")
+        coerced = _coerce(window, CODE_CLASSES)
         if coerced is None:
             continue
         code, fixes = coerced
         if fixes > max_corrections or code[3] not in CATEGORIES:
             continue
-        if is_valid(code) and (code not in found or found[code].corrections > fixes):
+        if not is_valid(code):
+            mended = _mend(code, rows[i : i + 11]) if rows is not None and fixes < max_corrections else None
+            if mended is None:
+                continue
+            code, fixes = mended, fixes + 1
+        if code not in found or found[code].corrections > fixes:
             found[code] = ContainerCode(code, fixes, i)
     return sorted(found.values(), key=lambda c: (c.corrections, c.start))
+
+
+def _mend(code: str, rows: np.ndarray) -> str | None:
+    """The one single-character change, among the recognizer's plausible second choices, that makes
+    the check digit verify; None when there is none or more than one."""
+    fixes = set()
+    for pos, cls in enumerate(CODE_CLASSES):
+        allowed = LETTERS if cls == "L" else DIGITS
+        for alt in allowed:
+            if alt == code[pos] or rows[pos, ALNUM.index(alt)] < ALT_MIN_PROB:
+                continue
+            candidate = code[:pos] + alt + code[pos + 1 :]
+            if candidate[3] in CATEGORIES and is_valid(candidate):
+                fixes.add(candidate)
+    return fixes.pop() if len(fixes) == 1 else None
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ import numpy as np
 
 from edge.config import RecognitionSection
 from edge.recognition.confidence import ConfidenceModel, ReadEvidence
-from edge.recognition.containers import find_container_codes, parse_adr
+from edge.recognition.containers import find_container_codes, is_size_type, parse_adr
 from edge.recognition.models import ModelStore
 from edge.recognition.ocr import TextBox, TextDetector, TextLine, TextRecognizer, crop_quad, ensure_bgr
 from edge.recognition.syntax import SyntaxBook, SyntaxMatch
@@ -147,22 +147,24 @@ class PlateReader:
 
     def _read(self, img: np.ndarray) -> list[PlateRead]:
         # A coarse pass finds near plates cheaply; only when it finds no convincing plate does a
-        # pass at full resolution (up to det_max_side) look for small, far ones.
+        # pass at full resolution (up to det_max_side) look for small, far ones. A container's own
+        # print (its code, its size and type code) is never a plate, nor a reason to stop looking.
         fine_side = min(self.cfg.det_max_side, max(img.shape[:2]))
         coarse_side = min(COARSE_SIDE, fine_side)
         boxes, lines, cands = self._pass(img, coarse_side)
+        cands = _without_container_text(cands, self._others(boxes, lines))
         if fine_side > coarse_side * 1.15 and not (cands and _convincing(cands[0])):
             boxes2, lines2, cands2 = self._pass(img, fine_side, skip=[c.rect for c in cands])
             boxes, lines = boxes + boxes2, lines + lines2
             cands = cands + cands2
             _prefer_large(cands)
-        plates = self._dedupe(cands)
+        others = self._others(boxes, lines)
+        plates = self._dedupe(_without_container_text(cands, others))
         out = [self._to_read(c) for c in plates]
         # The floor is on what the recognizer saw, as configured: a read the syntax finds unlikely
         # is still reported, with the low probability it has, for HQ to judge.
         out = [r for r in out if r.evidence is not None and r.evidence.ocr_mean >= self.cfg.min_confidence]
-        out.extend(self._others(boxes, lines))
-        return out
+        return out + others
 
     def _pass(
         self, img: np.ndarray, side: int, skip: list[tuple[int, int, int, int]] | None = None
@@ -374,36 +376,35 @@ class PlateReader:
     def _others(self, boxes: list[TextBox], lines: list[TextLine]) -> list[PlateRead]:
         """Container codes and ADR plates among all the texts."""
         out: list[PlateRead] = []
-        order = sorted(range(len(boxes)), key=lambda i: (boxes[i].rect[1], boxes[i].rect[0]))
-        # Container codes are often split over two or three boxes (owner+category, serial, check
-        # digit), horizontally or one above the other: try each box with its next neighbours.
         seen: set[str] = set()
-        for a in range(len(order)):
-            joined, quads, confs = "", [], []
-            for j in order[a : a + 3]:
-                joined += lines[j].text
-                quads.append(boxes[j].quad)
-                confs.extend(lines[j].confs)
-                for code in find_container_codes(joined):
-                    if code.code in seen:
-                        continue
-                    seen.add(code.code)
-                    quad = quads[0]
-                    for q in quads[1:]:
-                        quad = _union_quad(quad, q)
-                    x0, y0 = quad.min(axis=0)
-                    x1, y1 = quad.max(axis=0)
-                    out.append(
-                        PlateRead(
-                            text=code.code,
-                            confidence=round(_geo_mean(confs), 4),
-                            box=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)),
-                            display=code.display,
-                            syntax="iso6346",
-                            raw_text=joined,
-                            kind="container",
-                        )
+        # A container code is often split over several boxes: owner and category, serial, and a
+        # check digit in a box of its own; on one line, on two, or one character per line down a
+        # corner post. The boxes are joined in reading order, so a boxed digit that sits higher
+        # than the serial still follows it.
+        for chain in _reading_chains(boxes, lines):
+            joined = "".join(lines[j].text for j in chain)
+            probs = np.vstack([lines[j].probs for j in chain])
+            for code in find_container_codes(joined, probs=probs):
+                if code.code in seen:
+                    continue
+                seen.add(code.code)
+                quad = boxes[chain[0]].quad
+                for j in chain[1:]:
+                    quad = _union_quad(quad, boxes[j].quad)
+                x0, y0 = quad.min(axis=0)
+                x1, y1 = quad.max(axis=0)
+                confs = [c for j in chain for c in lines[j].confs]
+                out.append(
+                    PlateRead(
+                        text=code.code,
+                        confidence=round(_geo_mean(confs), 4),
+                        box=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)),
+                        display=code.display,
+                        syntax="iso6346",
+                        raw_text=" ".join(lines[j].raw or lines[j].text for j in chain),
+                        kind="container",
                     )
+                )
         for i in range(len(boxes)):
             for j in range(len(boxes)):
                 if i == j or not _stacked(boxes[i], boxes[j], loose=True):
@@ -427,6 +428,82 @@ class PlateReader:
                     )
                 )
         return out
+
+
+CODE_CHARS = 11  # an ISO 6346 code: owner (3), category (1), serial (6), check digit (1)
+MAX_CHAINS = 512  # a grid of single letters branches at every step; a frame's time is bounded
+
+
+def _without_container_text(cands: list[Candidate], others: list[PlateRead]) -> list[Candidate]:
+    """The candidates that are not a container's own print: part of its code, or its size and type
+    code (``22G1``) beside it. A container side is no place for a plate."""
+    containers = [r.box for r in others if r.kind == "container"]
+    if not containers:
+        return cands
+    return [c for c in cands if not any(_container_text(c.rect, c.match.text, box) for box in containers)]
+
+
+def _container_text(rect: tuple[int, int, int, int], text: str, container: tuple[int, int, int, int]) -> bool:
+    px, py, pw, ph = rect
+    cx, cy, cw, ch = container
+    inter = max(0, min(px + pw, cx + cw) - max(px, cx)) * max(0, min(py + ph, cy + ch) - max(py, cy))
+    if inter >= 0.5 * pw * ph:
+        return True
+    char = min(cw, ch)  # the code's character height, whether it runs across or down
+    dx = max(0, max(px, cx) - min(px + pw, cx + cw))
+    dy = max(0, max(py, cy) - min(py + ph, cy + ch))
+    return is_size_type(text) and dx <= 3 * char and dy <= 3 * char
+
+
+def _reading_chains(boxes: list[TextBox], lines: list[TextLine], max_boxes: int = 12) -> list[list[int]]:
+    """Runs of boxes in reading order long enough to hold a container code, shortest first.
+
+    Each box is followed by its nearest neighbour to the right on the same line and by its nearest
+    one on the next line down; both are tried, so a code is found whichever way it is laid out.
+    Shortest first, so a code is reported with the boxes it is made of and nothing around it.
+    """
+    n = len(boxes)
+    rects = [b.rect for b in boxes]
+    after: list[list[int]] = []
+    for i in range(n):
+        xi, yi, wi, hi = rects[i]
+        right: tuple[float, int] | None = None
+        below: tuple[float, int] | None = None
+        for j in range(n):
+            if j == i or not lines[j].text:
+                continue
+            xj, yj, wj, hj = rects[j]
+            h = max(hi, hj)
+            v_overlap = min(yi + hi, yj + hj) - max(yi, yj)
+            gap = xj - (xi + wi)
+            if v_overlap >= 0.5 * min(hi, hj) and xj >= xi + 0.5 * wi and -0.3 * min(wi, wj) <= gap <= 4 * h:
+                if right is None or gap < right[0]:
+                    right = (gap, j)
+                continue
+            drop = yj - (yi + hi)
+            h_overlap = min(xi + wi, xj + wj) - max(xi, xj)
+            if yj > yi + 0.5 * hi and -0.5 * min(hi, hj) <= drop <= h and (h_overlap > 0 or abs(xj - xi) <= 2 * h):
+                if below is None or drop < below[0]:
+                    below = (drop, j)
+        after.append([nb[1] for nb in (right, below) if nb is not None])
+    chains: list[list[int]] = []
+
+    def walk(path: list[int], chars: int) -> None:
+        if len(chains) >= MAX_CHAINS:
+            return
+        if chars >= CODE_CHARS:
+            chains.append(path)
+        if len(path) >= max_boxes or chars >= CODE_CHARS + 4:
+            return
+        for j in after[path[-1]]:
+            if j not in path:
+                walk([*path, j], chars + len(lines[j].text))
+
+    for i in range(n):
+        if lines[i].text:
+            walk([i], len(lines[i].text))
+    chains.sort(key=len)
+    return chains
 
 
 def _blue_band(img: np.ndarray, rect: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.recognition.containers import check_digit, find_container_codes, is_valid, parse_adr
+from edge.recognition.containers import check_digit, find_container_codes, is_size_type, is_valid, parse_adr
+from edge.recognition.ocr import ALNUM
 
 # Published examples: the BIC's own CSQU 305438 3 and BICU 123456 5, and codes quoted as valid in
 # carriers' and standards' documentation.
@@ -40,6 +42,51 @@ def test_codes_found_in_ocr_text_with_confusions_fixed() -> None:
     assert found[0].corrections == 1
     assert find_container_codes("CSQU3054384") == []
     assert [c.code for c in find_container_codes("xx MSKU9070323 yy")] == ["MSKU9070323"]
+
+
+def _probs(text: str, unsure: dict[int, dict[str, float]] | None = None) -> np.ndarray:
+    """Recognizer probabilities: sure of every character but those in ``unsure``."""
+    rows = np.zeros((len(text), len(ALNUM)), np.float32)
+    for i, ch in enumerate(text):
+        for alt, p in (unsure or {}).get(i, {ch: 0.98}).items():
+            rows[i, ALNUM.index(alt)] = p
+    return rows
+
+
+def test_one_misread_character_is_mended_where_the_recognizer_had_the_right_one_second() -> None:
+    misread = "CSQU3054883"  # the serial's 3 read as 8
+    assert find_container_codes(misread) == []
+    found = find_container_codes(misread, probs=_probs(misread, {8: {"8": 0.6, "3": 0.35}}))
+    assert [(c.code, c.corrections) for c in found] == [("CSQU3054383", 1)]
+    # The check digit itself misread.
+    found = find_container_codes("CSQU3054388", probs=_probs("CSQU3054388", {10: {"8": 0.7, "3": 0.2}}))
+    assert [c.code for c in found] == ["CSQU3054383"]
+
+
+def test_no_mending_on_a_second_choice_the_recognizer_barely_gave() -> None:
+    misread = "CSQU3054883"
+    assert find_container_codes(misread, probs=_probs(misread, {8: {"8": 0.98, "3": 0.01}})) == []
+
+
+def test_no_mending_when_two_fixes_would_verify() -> None:
+    misread = "CSQU3054883"
+    # Another single change that also verifies: with two plausible fixes, either is a guess.
+    other = next(
+        (pos, d)
+        for pos in range(4, 10)
+        for d in "0123456789"
+        if pos != 8 and d != misread[pos] and is_valid(misread[:pos] + d + misread[pos + 1 :])
+    )
+    unsure = {8: {"8": 0.6, "3": 0.35}, other[0]: {misread[other[0]]: 0.6, other[1]: 0.35}}
+    assert find_container_codes(misread, probs=_probs(misread, unsure)) == []
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("22G1", True), ("45R1", True), ("L5G1", True), ("42U1", True), ("22T6", True),
+    ("AB12", False), ("2201", False), ("22G", False), ("22G1X", False),
+])
+def test_size_and_type_codes(text: str, expected: bool) -> None:
+    assert is_size_type(text) is expected
 
 
 def test_adr_plate() -> None:

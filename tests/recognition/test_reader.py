@@ -8,12 +8,16 @@ import numpy as np
 import pytest
 
 from edge.config import RecognitionSection
+from edge.recognition.containers import is_valid
+from edge.recognition.ocr import TextBox, TextLine
 from edge.recognition.reader import (
+    MAX_CHAINS,
     Candidate,
     PlateReader,
     _blue_band,
     _convincing,
     _lone_bar,
+    _reading_chains,
     _repeats,
     is_overlay,
 )
@@ -134,6 +138,76 @@ def test_container_code_and_adr_plate(reader: PlateReader) -> None:
     assert [c.text for c in containers] == ["CSQU3054383"]
     assert containers[0].display == "CSQU 305438 3"
     assert [a.text for a in adr] == ["33/1203"]
+
+
+def _container_wall(layout: str, code: str = "CSQU3054383") -> np.ndarray:
+    """A red corrugated container side with its code printed the way ``layout`` says."""
+    img = np.full((720, 1280, 3), 150, np.uint8)
+    cv2.rectangle(img, (60, 60), (1220, 660), (40, 40, 160), -1)
+    for x in range(60, 1220, 28):
+        cv2.rectangle(img, (x, 60), (x + 9, 660), (30, 30, 120), -1)  # corrugation
+    font, white = cv2.FONT_HERSHEY_SIMPLEX, (255, 255, 255)
+
+    def put(text: str, x: int, y: int, scale: float = 1.7, boxed: bool = False) -> None:
+        cv2.putText(img, text, (x, y), font, scale, white, 4, cv2.LINE_AA)
+        if boxed:  # the check digit in a box of its own, as containers print it
+            (w, h), _ = cv2.getTextSize(text, font, scale, 4)
+            cv2.rectangle(img, (x - 10, y - h - 10), (x + w + 10, y + 12), white, 3)
+
+    owner, serial, digit = code[:4], code[4:10], code[10]
+    if layout == "one line, boxed check digit":
+        put(f"{owner} {serial}", 130, 220)
+        put(digit, 560, 220, boxed=True)
+    elif layout == "two lines":
+        put(owner, 130, 200)
+        put(serial, 130, 270)
+        put(digit, 330, 270, boxed=True)
+    elif layout == "size and type code below":
+        put(f"{owner} {serial}", 130, 200)
+        put(digit, 560, 200, boxed=True)
+        put("22G1", 130, 280)
+    elif layout == "down a corner post":
+        for i, ch in enumerate(code):
+            put(ch, 1100, 110 + 50 * i, scale=1.4)
+    else:
+        raise ValueError(layout)
+    return img
+
+
+@pytest.mark.parametrize(
+    "layout", ["one line, boxed check digit", "two lines", "size and type code below", "down a corner post"]
+)
+def test_container_codes_as_containers_print_them(reader: PlateReader, layout: str) -> None:
+    reads = reader.read(_container_wall(layout))
+    # The code, and nothing of the container's print taken for a plate.
+    assert [(r.kind, r.text) for r in reads] == [("container", "CSQU3054383")]
+
+
+def test_a_wrong_check_digit_is_no_container_code(reader: PlateReader) -> None:
+    assert not is_valid("CSQU3054385")
+    reads = reader.read(_container_wall("one line, boxed check digit", code="CSQU3054385"))
+    assert [r for r in reads if r.kind == "container"] == []
+
+
+def test_joining_boxes_for_container_codes_is_bounded() -> None:
+    # A grid of single letters (a sign, a keyboard) branches right and down at every box.
+    boxes, lines = [], []
+    for r in range(6):
+        for c in range(6):
+            x, y = 100 + 50 * c, 100 + 50 * r
+            boxes.append(TextBox(np.array([[x, y], [x + 35, y], [x + 35, y + 40], [x, y + 40]], np.float32), 0.9))
+            lines.append(TextLine("A", [0.9], np.zeros((1, 36), np.float32)))
+    chains = _reading_chains(boxes, lines)
+    assert 0 < len(chains) <= MAX_CHAINS
+    assert all(11 <= len(c) <= 12 for c in chains)  # one letter a box: at least a code's eleven, at most 12
+
+
+def test_a_plate_below_a_container_is_still_read(reader: PlateReader) -> None:
+    frame, _ = lane_frame("01 A 777 XY", "UZ", plate_h=44, seed=3)
+    wall = _container_wall("size and type code below")
+    frame[20:260, 240:1040] = wall[100:340, 60:860]
+    reads = reader.read(frame)
+    assert [(r.kind, r.text) for r in reads] == [("plate", "01A777XY"), ("container", "CSQU3054383")]
 
 
 def test_an_empty_road_reads_nothing(reader: PlateReader) -> None:
