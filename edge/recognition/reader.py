@@ -159,12 +159,12 @@ class PlateReader:
             cands = cands + cands2
             _prefer_large(cands)
         others = self._others(boxes, lines)
-        plates = self._dedupe(_without_container_text(cands, others))
-        out = [self._to_read(c) for c in plates]
         # The floor is on what the recognizer saw, as configured: a read the syntax finds unlikely
-        # is still reported, with the low probability it has, for HQ to judge.
-        out = [r for r in out if r.evidence is not None and r.evidence.ocr_mean >= self.cfg.min_confidence]
-        return out + others
+        # is still reported, with the low probability it has, for HQ to judge. It applies to each
+        # reading before one is chosen per place: a correction the recognizer gave no weight to
+        # must not take the place's other readings down with it.
+        plates = _one_per_place(_without_container_text(cands, others), self.cfg.min_confidence)
+        return [self._to_read(c) for c in plates] + others
 
     def _pass(
         self, img: np.ndarray, side: int, skip: list[tuple[int, int, int, int]] | None = None
@@ -348,15 +348,6 @@ class PlateReader:
         best.score = best.base
         return best
 
-    @staticmethod
-    def _dedupe(cands: list[Candidate]) -> list[Candidate]:
-        kept: list[Candidate] = []
-        for c in cands:
-            if any(iou(c.rect, k.rect) > 0.2 or c.match.text == k.match.text for k in kept):
-                continue
-            kept.append(c)
-        return kept
-
     def _to_read(self, c: Candidate) -> PlateRead:
         m = c.match
         evidence = ReadEvidence(round(_geo_mean(m.confs), 4), round(min(m.confs, default=0.0), 4),
@@ -432,6 +423,19 @@ class PlateReader:
 
 CODE_CHARS = 11  # an ISO 6346 code: owner (3), category (1), serial (6), check digit (1)
 MAX_CHAINS = 512  # a grid of single letters branches at every step; a frame's time is bounded
+
+
+def _one_per_place(cands: list[Candidate], floor: float) -> list[Candidate]:
+    """The best reading of each place (and each text once), among those whose characters the
+    recognizer gave at least ``floor`` on average; ``cands`` best first."""
+    kept: list[Candidate] = []
+    for c in cands:
+        if _geo_mean(c.match.confs) < floor:
+            continue
+        if any(iou(c.rect, k.rect) > 0.2 or c.match.text == k.match.text for k in kept):
+            continue
+        kept.append(c)
+    return kept
 
 
 def _without_container_text(cands: list[Candidate], others: list[PlateRead]) -> list[Candidate]:

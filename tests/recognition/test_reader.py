@@ -3,6 +3,8 @@ containers, ADR plates, bad input."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from edge.recognition.reader import (
     _blue_band,
     _convincing,
     _lone_bar,
+    _one_per_place,
     _reading_chains,
     _repeats,
     is_overlay,
@@ -332,6 +335,28 @@ def test_a_number_alone_never_stops_the_search_for_a_plate() -> None:
 
     assert not _convincing(candidate("6470604"))
     assert _convincing(candidate("01A123BC"))
+
+
+def test_a_reading_below_the_floor_leaves_its_place_to_the_next() -> None:
+    # us dev photo wts-lg-000014: "DG276U" corrected to the likelier format "DG2T6U", whose T the
+    # recognizer gave almost nothing. The place must still report what was read there.
+    book = SyntaxBook.load()
+    here = np.array([[0, 0], [100, 0], [100, 30], [0, 30]], np.float32)
+    elsewhere = here + np.float32(300)
+
+    def candidate(text: str, confs: list[float], quad: np.ndarray) -> Candidate:
+        m = book.best(text, confs=confs)
+        assert m is not None
+        return Candidate(replace(m, text=text, confs=tuple(confs)), quad, m.score, text)
+
+    corrected = candidate("DG2T6U", [0.95, 0.95, 0.95, 0.004, 0.95, 0.95], here)
+    as_read = candidate("DG276U", [0.95] * 6, here)
+    far = candidate("01A123BC", [0.9] * 8, elsewhere)
+    assert [c.match.text for c in _one_per_place([corrected, as_read, far], 0.5)] == ["DG276U", "01A123BC"]
+    assert [c.match.text for c in _one_per_place([corrected, as_read, far], 0.0)] == ["DG2T6U", "01A123BC"]
+    # The same text read at two places is reported once.
+    twice = candidate("01A123BC", [0.9] * 8, here)
+    assert [c.match.text for c in _one_per_place([far, twice], 0.5)] == ["01A123BC"]
 
 
 def test_a_blue_band_is_found_left_of_a_plate_and_nowhere_else() -> None:
