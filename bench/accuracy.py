@@ -22,6 +22,9 @@ from pathlib import Path
 import cv2
 
 from edge.config import RecognitionSection
+from edge.errors import ModelError
+from edge.recognition.models import open_session
+from edge.recognition.ocr import TextRecognizer
 from edge.recognition.reader import PlateReader, iou
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         help="tell the reader the split's country (as a post's config would); default: no preference",
     )
     ap.add_argument("--no-reread", action="store_true", help="skip the second, closer read of candidates")
+    ap.add_argument(
+        "--rec-model", type=Path, default=None,
+        help="measure the pipeline with this recognizer ONNX file instead of the shipped one (a candidate "
+        "model, before it is added to models/manifest.toml); compare recognizers alone with bench.recognizer",
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="print every miss")
     args = ap.parse_args(argv)
     if not args.dataset.is_dir():
@@ -134,6 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.prefer_country:
             kw["countries"] = [split.upper()]
         reader = PlateReader(RecognitionSection.model_validate(kw), reread=not args.no_reread)
+        if args.rec_model is not None:
+            try:
+                if not args.rec_model.is_file():
+                    raise ModelError(f"no recognizer model at {args.rec_model}")
+                reader.recognizer = TextRecognizer(open_session(args.rec_model, args.threads))
+            except ModelError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 2
+            print(f"recognizer: {args.rec_model} (not the shipped model)", file=sys.stderr)
         warm = cv2.imread(str(load_split(args.dataset, split)[0][0]))
         if warm is not None:
             reader.read(warm)  # warm-up, not timed

@@ -143,6 +143,13 @@ class PlateReader:
             ]
         return reads
 
+    def line_readings(self, line: TextLine, quad: np.ndarray) -> list[SyntaxMatch]:
+        """What the syntax step makes of one text line, best first: the line as read and its
+        variants (a printed country code cut off, a spurious character dropped...), each fitted to
+        its likeliest format. For measuring a recognizer on its own (``bench.recognizer``)."""
+        cands = self._line_candidates(line, quad, None)
+        return [c.match for c in sorted(cands, key=lambda c: -c.score)]
+
     # -- pipeline ---------------------------------------------------------------------------------
 
     def _read(self, img: np.ndarray) -> list[PlateRead]:

@@ -1,0 +1,147 @@
+"""The text recognizer alone, on the annotated plates: how many it reads exactly, and how fast.
+
+Run: ``.venv/bin/python -m bench.recognizer [--split br us] [--model PATH ...] [--threads 2]``
+
+The whole-pipeline bench (``bench.accuracy``) mixes finding, choosing and reading a plate. This one
+measures reading only, so a candidate recognizer (a fine-tuned model, another release) can be
+compared with the shipped one in seconds, before it is put in the pipeline with
+``bench.accuracy --rec-model``. Each annotated plate is cut as the reader's closer look cuts a
+candidate (padded, scaled so its characters are about ``REREAD_CHAR_PX`` tall), the shipped detector
+finds its text, and the largest text box is read by every model, the same crop for all.
+
+Per split and model it prints exact reads as the recognizer gave them and after the reader's syntax
+step (the line's likeliest reading, a printed code cut off and all), and milliseconds per crop. With
+two models or more, it also prints how many plates at least one of them reads right (what an oracle
+choosing between them would reach) and how often they are right or wrong together.
+
+A model is any PP-OCR-style CTC recognizer in ONNX: input ``[N, 3, 48, W]``, output ``[N, T, C]``
+softmax, with its character list in the ``character`` metadata, as the shipped one has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench.accuracy import DEFAULT_DATASET, load_split
+from edge.config import RecognitionSection
+from edge.errors import ModelError
+from edge.recognition.models import open_session
+from edge.recognition.ocr import TextDetector, TextRecognizer, crop_quad
+from edge.recognition.reader import REREAD_CHAR_PX, PlateReader
+
+PLATE_LINE_SHARE = 0.5  # a one-line plate's characters are about half its height
+
+
+def plate_crops(
+    detector: TextDetector, root: Path, split: str, limit: int | None
+) -> list[tuple[str, str, np.ndarray | None]]:
+    """(photo name, ground truth, the plate's main text line or None where no text was found)."""
+    out: list[tuple[str, str, np.ndarray | None]] = []
+    for path, (x, y, w, h), truth in load_split(root, split)[:limit]:
+        img = cv2.imread(str(path))
+        if img is None:
+            print(f"  {path.name}: unreadable, skipped", file=sys.stderr)
+            continue
+        line_h = PLATE_LINE_SHARE * h
+        pad_x, pad_y = int(0.15 * w + 0.5 * line_h), int(0.6 * line_h)
+        fh, fw = img.shape[:2]
+        x0, y0 = max(0, x - pad_x), max(0, y - pad_y)
+        region = img[y0 : min(fh, y + h + pad_y), x0 : min(fw, x + w + pad_x)]
+        scale = float(np.clip(REREAD_CHAR_PX / max(line_h, 1.0), 0.5, 4.0))
+        side = max(64, min(int(max(region.shape[:2]) * scale), 1280))
+        boxes = detector.detect(region, max_side=side, upscale=True)
+        if not boxes:
+            out.append((path.name, truth, None))
+            continue
+        main_line = max(boxes, key=lambda b: b.width * b.height)
+        out.append((path.name, truth, crop_quad(region, main_line.quad)))
+    return out
+
+
+def read_all(
+    recognizer: TextRecognizer, reader: PlateReader, crops: list[tuple[str, str, np.ndarray | None]]
+) -> tuple[list[str], list[str], float]:
+    """Per crop: the text as read, what the reader's syntax step makes of it, and the ms per crop."""
+    raw: list[str] = []
+    matched: list[str] = []
+    took = 0.0
+    for _, _, crop in crops:
+        if crop is None:
+            raw.append("")
+            matched.append("")
+            continue
+        t0 = time.perf_counter()
+        line = recognizer.recognize([crop])[0]
+        took += time.perf_counter() - t0
+        h, w = crop.shape[:2]
+        quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        readings = reader.line_readings(line, quad) if line.text else []
+        raw.append(line.text)
+        matched.append(readings[0].text if readings else "")  # the reader reports no plate there
+    n = sum(c is not None for _, _, c in crops)
+    return raw, matched, 1000 * took / max(n, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--split", nargs="+", default=["br", "us"])
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    ap.add_argument(
+        "--model", type=Path, action="append", default=[],
+        help="a recognizer ONNX file to measure (repeatable); default: the shipped one",
+    )
+    args = ap.parse_args(argv)
+    if not args.dataset.is_dir():
+        print(f"dataset not found at {args.dataset} (use --dataset)", file=sys.stderr)
+        return 2
+    reader = PlateReader(RecognitionSection.model_validate({"threads": args.threads}))
+    models: dict[str, TextRecognizer] = {}
+    try:
+        if not args.model:
+            models["shipped"] = reader.recognizer
+        for path in args.model:
+            if not path.is_file():
+                raise ModelError(f"no recognizer model at {path}")
+            models[str(path)] = TextRecognizer(open_session(path, args.threads))
+    except ModelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    results: dict[str, dict[str, object]] = {}
+    for split in args.split:
+        crops = plate_crops(reader.detector, args.dataset, split, args.limit)
+        truths = [t for _, t, _ in crops]
+        n = len(crops)
+        found = sum(c is not None for _, _, c in crops)
+        print(f"{split}: {n} plates, text found in {found}")
+        right: dict[str, list[bool]] = {}
+        split_res: dict[str, object] = {"plates": n, "text_found": found}
+        for name, rec in models.items():
+            raw, matched, ms = read_all(rec, reader, crops)
+            ok_raw = [r == t for r, t in zip(raw, truths, strict=True)]
+            right[name] = [m == t for m, t in zip(matched, truths, strict=True)]
+            split_res[name] = {"exact_as_read": sum(ok_raw) / n, "exact_after_syntax": sum(right[name]) / n,
+                               "ms_per_crop": ms}
+            print(f"  {name}: exact as read {100 * sum(ok_raw) / n:.1f}%, after syntax "
+                  f"{100 * sum(right[name]) / n:.1f}%, {ms:.1f} ms a crop")
+        if len(models) > 1:
+            either = [any(r) for r in zip(*right.values(), strict=True)]
+            agree = [len(set(r)) == 1 for r in zip(*right.values(), strict=True)]
+            split_res["oracle"] = sum(either) / n
+            print(f"  at least one right: {100 * sum(either) / n:.1f}%; "
+                  f"all right or all wrong: {100 * sum(agree) / n:.1f}%")
+        results[split] = split_res
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
