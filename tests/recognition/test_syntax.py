@@ -60,6 +60,8 @@ EXAMPLES = [
     ("AA12O4BB", "AA1204BB", "UA", "ua"),
     ("12O4AB7", "1204AB7", "BY", "by"),
     ("1A2345O", "1A23450", "CZ", "cz"),
+    # Czech plates never use the letter O: in the serial character, it is the digit.
+    ("1AO3456", "1A03456", "CZ", "cz"),
 ]
 
 # Layouts several countries share (LL DDD LL, DD LL DDD, LLL DDD ...): the printed country code, read
@@ -98,6 +100,12 @@ HINTED = [
     ("P", "1234AB", "1234AB", "PT", "pt-1992"),
     ("GB", "A1234567", "A1234567", "GB", "gb-trailer"),
     ("IRL", "12D123456", "12D123456", "IE", "ie-1"),
+    # Polish serials never use B, D, I, O or Z: read there, they are 8, 0, 1, 0 and 2.
+    ("PL", "KRA12CE", "KRA12CE", "PL", "pl"),
+    ("PL", "WPR12O4", "WPR1204", "PL", "pl"),
+    ("PL", "WA12345", "WA12345", "PL", "pl-2"),
+    ("PL", "WA1B345", "WA18345", "PL", "pl-2"),
+    ("PL", "WZ12O45", "WZ12045", "PL", "pl-2"),
 ]
 
 
@@ -127,6 +135,15 @@ def test_restricted_alphabets() -> None:
     assert all(not m.syntax.startswith("nl-") for m in BOOK.match("12ABE3", max_corrections=0))
     assert all(m.syntax != "es" for m in BOOK.match("1234ABC", max_corrections=0))
     assert all(m.syntax != "gb" for m in BOOK.match("YK19AQC", max_corrections=0))
+    # Turkish plates never use Q, W or X, and the more letters, the fewer digits: at most 5 after
+    # one letter, 4 after two, 3 after three.
+    assert all(m.syntax != "tr-private" for m in BOOK.match("34AXC123", max_corrections=0))
+    assert all(m.syntax != "tr-private" for m in BOOK.match("34ABC1234", max_corrections=0))
+    assert all(m.syntax != "tr-private" for m in BOOK.match("34A12", max_corrections=0))
+    assert {m.syntax for m in BOOK.match("34A12345", max_corrections=0)} >= {"tr-private"}
+    # Czech plates never use O; Polish serials never B, D, I, O or Z.
+    assert all(m.syntax != "cz" for m in BOOK.match("1AO3456", max_corrections=0))
+    assert all(m.syntax != "pl" for m in BOOK.match("KRA12OE", max_corrections=0))
     # Ukrainian and Belarusian plates: Cyrillic letters with Latin look-alikes only.
     assert all(m.syntax != "ua" for m in BOOK.match("AA1234BD", max_corrections=0))
     assert all(m.syntax != "by" for m in BOOK.match("1234AD7", max_corrections=0))
