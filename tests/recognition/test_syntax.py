@@ -141,6 +141,11 @@ def test_restricted_alphabets() -> None:
     assert all(m.syntax != "tr-private" for m in BOOK.match("34ABC1234", max_corrections=0))
     assert all(m.syntax != "tr-private" for m in BOOK.match("34A12", max_corrections=0))
     assert {m.syntax for m in BOOK.match("34A12345", max_corrections=0)} >= {"tr-private"}
+    # Romanian plates never use Q, and their three letters never start with I or O.
+    for read in ("CJ12OBC", "CJ12IBC", "CJ12AQC", "B123OBC"):
+        assert all(not m.syntax.startswith("ro-") for m in BOOK.match(read, max_corrections=0)), read
+    # Croatian plates never use Q, W, X or Y.
+    assert all(m.syntax != "hr" for m in BOOK.match("ZG1234AW", max_corrections=0))
     # Czech plates never use O; Polish serials never B, D, I, O or Z.
     assert all(m.syntax != "cz" for m in BOOK.match("1AO3456", max_corrections=0))
     assert all(m.syntax != "pl" for m in BOOK.match("KRA12OE", max_corrections=0))
