@@ -170,7 +170,12 @@ class BrokerSection(_Model):
 class CameraSection(_Model):
     name: Identifier
     url: str
-    role: Literal["front", "rear", "trailer", "container", "overview"] = "front"
+    role: Literal["front", "rear", "trailer", "container", "overview"] = Field(
+        "front",
+        description="front, rear, overview: its plate reads vote for the vehicle's plate; trailer: for "
+        "the trailer's; container: none of them (a container side's print is no plate), only its "
+        "container codes count",
+    )
     read_fps: float = Field(5.0, gt=0, le=60, description="frames a second handed to the plate reader")
     stall_timeout_s: float = Field(5.0, gt=0)
     open_timeout_s: float = Field(10.0, gt=0)
