@@ -98,6 +98,14 @@ def run_split(reader: PlateReader, root: Path, split: str, limit: int | None, ve
     }
 
 
+def candidate_recognizer(path: Path, threads: int) -> TextRecognizer:
+    """A recognizer from a file that is not (yet) in the manifest, for measuring it: the reader
+    itself only ever opens verified models."""
+    if not path.is_file():
+        raise ModelError(f"no recognizer model at {path}")
+    return TextRecognizer(open_session(path, threads))
+
+
 def calibration(graded: list[tuple[float, bool]], levels: tuple[float, ...] = CONFIDENCE_LEVELS) -> dict[str, float]:
     """How far HQ can trust the confidence: the share of confident reads that are right, and the
     share of wrong reads that still claim to be confident."""
@@ -144,9 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         reader = PlateReader(RecognitionSection.model_validate(kw), reread=not args.no_reread)
         if args.rec_model is not None:
             try:
-                if not args.rec_model.is_file():
-                    raise ModelError(f"no recognizer model at {args.rec_model}")
-                reader.recognizer = TextRecognizer(open_session(args.rec_model, args.threads))
+                reader.recognizer = candidate_recognizer(args.rec_model, args.threads)
             except ModelError as err:
                 print(f"error: {err}", file=sys.stderr)
                 return 2

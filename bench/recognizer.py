@@ -29,10 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.accuracy import DEFAULT_DATASET, load_split
+from bench.accuracy import DEFAULT_DATASET, candidate_recognizer, load_split
 from edge.config import RecognitionSection
 from edge.errors import ModelError
-from edge.recognition.models import open_session
 from edge.recognition.ocr import TextDetector, TextRecognizer, crop_quad
 from edge.recognition.reader import REREAD_CHAR_PX, PlateReader
 
@@ -109,9 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.model:
             models["shipped"] = reader.recognizer
         for path in args.model:
-            if not path.is_file():
-                raise ModelError(f"no recognizer model at {path}")
-            models[str(path)] = TextRecognizer(open_session(path, args.threads))
+            models[str(path)] = candidate_recognizer(path, args.threads)
     except ModelError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -17,7 +17,8 @@ Pipeline, per frame (or the camera's region of interest):
 5. only when no convincing plate came out of that does a second pass run the detector at up to
    ``det_max_side`` for small, far plates (steps 2-4 again);
 6. container codes (ISO 6346, check digit verified) and ADR hazard plates are looked for among all
-   the texts.
+   the texts, a code's boxes joined in reading order (across, or down a corner post); a
+   container's own print is then no plate candidate.
 
 Texts that read as a clock or a date (a camera's timestamp overlay) are never plate candidates.
 
@@ -57,6 +58,8 @@ DROP_CONF_COST = 2.0
 REPEAT_COST = 1.0  # reading a doubled digit or digit pair near the end once
 MISREAD_CODE_COST = 1.0  # a printed country code read with one letter wrong names its country less surely
 BAND_LETTER_COST = 0.5  # a leading I, D, F... may be the EU band's code, or the plate's own letter
+CODE_CHARS = 11  # an ISO 6346 code: owner (3), category (1), serial (6), check digit (1)
+MAX_CHAINS = 512  # a grid of single letters branches at every step; a frame's time is bounded
 # Camera overlays and receipts print a clock or a date; no plate format does. On the raw OCR text
 # (separators kept): HH:MM:SS, or a year-month-day date, with any separator between the fields.
 OVERLAY = re.compile(r"\d{1,2}\s?[:.]\s?\d{2}\s?[:.]\s?\d{2}|(?:19|20)\d{2}\s?[^\w\s]\s?\d{1,2}\s?[^\w\s]?\s?\d{2}")
@@ -426,10 +429,6 @@ class PlateReader:
                     )
                 )
         return out
-
-
-CODE_CHARS = 11  # an ISO 6346 code: owner (3), category (1), serial (6), check digit (1)
-MAX_CHAINS = 512  # a grid of single letters branches at every step; a frame's time is bounded
 
 
 def _one_per_place(cands: list[Candidate], floor: float) -> list[Candidate]:
