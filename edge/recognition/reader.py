@@ -18,7 +18,7 @@ Pipeline, per frame (or the camera's region of interest):
    ``det_max_side`` for small, far plates (steps 2-4 again);
 6. container codes (ISO 6346, check digit verified) and ADR hazard plates are looked for among all
    the texts, a code's boxes joined in reading order (across, or down a corner post); a
-   container's own print is then no plate candidate.
+   container's or an orange ADR plate's own print is then no plate candidate.
 
 Texts that read as a clock or a date (a camera's timestamp overlay) are never plate candidates.
 
@@ -157,12 +157,12 @@ class PlateReader:
 
     def _read(self, img: np.ndarray) -> list[PlateRead]:
         # A coarse pass finds near plates cheaply; only when it finds no convincing plate does a
-        # pass at full resolution (up to det_max_side) look for small, far ones. A container's own
-        # print (its code, its size and type code) is never a plate, nor a reason to stop looking.
+        # pass at full resolution (up to det_max_side) look for small, far ones. A container's or an
+        # ADR plate's own print is never a plate, nor a reason to stop looking.
         fine_side = min(self.cfg.det_max_side, max(img.shape[:2]))
         coarse_side = min(COARSE_SIDE, fine_side)
         boxes, lines, cands = self._pass(img, coarse_side)
-        cands = _without_container_text(cands, self._others(boxes, lines))
+        cands = _without_others_print(cands, self._others(boxes, lines), img)
         if fine_side > coarse_side * 1.15 and not (cands and _convincing(cands[0])):
             boxes2, lines2, cands2 = self._pass(img, fine_side, skip=[c.rect for c in cands])
             boxes, lines = boxes + boxes2, lines + lines2
@@ -173,7 +173,7 @@ class PlateReader:
         # is still reported, with the low probability it has, for HQ to judge. It applies to each
         # reading before one is chosen per place: a correction the recognizer gave no weight to
         # must not take the place's other readings down with it.
-        plates = _one_per_place(_without_container_text(cands, others), self.cfg.min_confidence)
+        plates = _one_per_place(_without_others_print(cands, others, img), self.cfg.min_confidence)
         return [self._to_read(c) for c in plates] + others
 
     def _pass(
@@ -444,21 +444,51 @@ def _one_per_place(cands: list[Candidate], floor: float) -> list[Candidate]:
     return kept
 
 
-def _without_container_text(cands: list[Candidate], others: list[PlateRead]) -> list[Candidate]:
-    """The candidates that are not a container's own print: part of its code, or its size and type
-    code (``22G1``) beside it. A container side is no place for a plate."""
+def _without_others_print(cands: list[Candidate], others: list[PlateRead], img: np.ndarray) -> list[Candidate]:
+    """The candidates that are not a container's or an ADR plate's own print.
+
+    A container's code, or its size and type code (``22G1``) beside it, is no plate. Nor are the
+    hazard and UN numbers of an orange ADR plate, which tankers carry right by their registration
+    plate: read in every frame, ``331203`` would outvote it. The ADR plate must be orange to count,
+    so a two-line registration plate of digits is never taken for one (in an infrared camera's grey
+    frames, nothing is dropped).
+    """
     containers = [r.box for r in others if r.kind == "container"]
-    if not containers:
+    adr = [r.box for r in others if r.kind == "adr" and _orange(img, r.box)]
+    if not containers and not adr:
         return cands
-    return [c for c in cands if not any(_container_text(c.rect, c.match.text, box) for box in containers)]
+    return [
+        c for c in cands
+        if not any(_container_text(c.rect, c.match.text, box) for box in containers)
+        and not any(_inside(c.rect, box) for box in adr)
+    ]
+
+
+def _inside(rect: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> bool:
+    """At least half of ``rect`` lies in ``box``."""
+    px, py, pw, ph = rect
+    bx, by, bw, bh = box
+    inter = max(0, min(px + pw, bx + bw) - max(px, bx)) * max(0, min(py + ph, by + bh) - max(py, by))
+    return inter >= 0.5 * pw * ph
+
+
+def _orange(img: np.ndarray, rect: tuple[int, int, int, int]) -> bool:
+    """Whether ``rect`` is mostly the saturated orange of an ADR plate (its black digits aside)."""
+    x, y, w, h = rect
+    fh, fw = img.shape[:2]
+    crop = img[max(0, y) : min(fh, y + h), max(0, x) : min(fw, x + w)]
+    if crop.size == 0:
+        return False
+    hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)
+    orange = (hsv[..., 0] >= 5) & (hsv[..., 0] <= 25) & (hsv[..., 1] >= 120) & (hsv[..., 2] >= 80)
+    return float(orange.mean()) >= 0.3
 
 
 def _container_text(rect: tuple[int, int, int, int], text: str, container: tuple[int, int, int, int]) -> bool:
+    if _inside(rect, container):
+        return True
     px, py, pw, ph = rect
     cx, cy, cw, ch = container
-    inter = max(0, min(px + pw, cx + cw) - max(px, cx)) * max(0, min(py + ph, cy + ch) - max(py, cy))
-    if inter >= 0.5 * pw * ph:
-        return True
     char = min(cw, ch)  # the code's character height, whether it runs across or down
     dx = max(0, max(px, cx) - min(px + pw, cx + cw))
     dy = max(0, max(py, cy) - min(py + ph, cy + ch))

@@ -213,6 +213,33 @@ def test_a_plate_below_a_container_is_still_read(reader: PlateReader) -> None:
     assert [(r.kind, r.text) for r in reads] == [("plate", "01A777XY"), ("container", "CSQU3054383")]
 
 
+def _adr_plate(img: np.ndarray, hazard: str, un: str, x: int, y: int, ground: tuple[int, int, int]) -> None:
+    """An ADR plate: black-bordered, the hazard number over the UN number, on ``ground``."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.rectangle(img, (x, y), (x + 280, y + 200), ground, -1)
+    cv2.rectangle(img, (x, y), (x + 280, y + 200), (0, 0, 0), 6)
+    cv2.line(img, (x, y + 100), (x + 280, y + 100), (0, 0, 0), 6)
+    for text, base in ((hazard, y + 80), (un, y + 180)):
+        (w, _), _ = cv2.getTextSize(text, font, 2.0, 5)
+        cv2.putText(img, text, (x + 140 - w // 2, base), font, 2.0, (0, 0, 0), 5, cv2.LINE_AA)
+
+
+def test_a_tankers_adr_plate_beside_its_registration_is_no_plate(reader: PlateReader) -> None:
+    # Read in every frame, "331203" would outvote the registration plate in the crossing's vote.
+    frame, _ = lane_frame("01 A 777 XY", "UZ", plate_h=44, seed=3)
+    _adr_plate(frame, "33", "1203", 40, 60, (0, 140, 255))
+    reads = reader.read(frame)
+    assert [(r.kind, r.text) for r in reads] == [("plate", "01A777XY"), ("adr", "33/1203")]
+
+
+def test_only_an_orange_adr_plate_hides_its_digits_from_the_plates(reader: PlateReader) -> None:
+    # A two-line text of digits on a white ground may be a registration plate: it stays one.
+    img = np.full((720, 1280, 3), 90, np.uint8)
+    _adr_plate(img, "33", "1203", 500, 300, (235, 235, 235))
+    kinds = {(r.kind, r.text) for r in reader.read(img)}
+    assert ("adr", "33/1203") in kinds and any(kind == "plate" for kind, _ in kinds)
+
+
 def test_an_empty_road_reads_nothing(reader: PlateReader) -> None:
     img = np.full((720, 1280, 3), 110, np.uint8)
     assert reader.read(img) == []
