@@ -1,0 +1,79 @@
+"""The recognizer fine-tuning tool's parts that need no torch: the graph it converts, the labels and
+the inputs it trains on, its augmentation. (Training itself needs torch, which only training installs.)"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from edge.recognition.models import find_models_dir
+
+TOOL = Path(__file__).resolve().parents[2] / "models" / "tools" / "finetune_recognizer.py"
+
+
+@pytest.fixture(scope="module")
+def tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("finetune_recognizer", TOOL)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_training_graph_is_the_recognizer_without_its_softmax(tool: ModuleType, tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    import onnxruntime as ort
+
+    src = find_models_dir() / "PP-OCRv6_rec_small.onnx"
+    model = tool.logits_graph(src)
+    for node in model.graph.node:
+        for attr in node.attribute:
+            assert not (attr.name == "auto_pad" and attr.s.startswith(b"SAME")), node.name
+    path = tmp_path / "logits.onnx"
+    onnx.save(model, str(path))
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 48, 320)).astype(np.float32)
+    shipped = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    cut = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    probs = shipped.run(None, {shipped.get_inputs()[0].name: x})[0]
+    logits = cut.run(None, {cut.get_inputs()[0].name: x})[0]
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    assert np.allclose(e / e.sum(-1, keepdims=True), probs, atol=1e-5)
+
+
+def test_a_graph_without_a_final_softmax_is_refused(tool: ModuleType) -> None:
+    with pytest.raises(ValueError, match="does not end in a softmax"):
+        tool.logits_graph(find_models_dir() / "PP-OCRv6_det_small.onnx")
+
+
+def test_labels_are_the_recognizers_class_indices(tool: ModuleType) -> None:
+    index = {"<blank>": 0, "A": 5, "1": 9}
+    assert tool.encode("A1A", index) == [5, 9, 5]
+    with pytest.raises(ValueError, match="Z not in"):
+        tool.encode("A1Z", index)
+
+
+def test_inputs_are_fed_as_the_reader_feeds_them(tool: ModuleType) -> None:
+    crop = np.full((24, 60, 3), 255, np.uint8)  # aspect 2.5: 120 px wide at height 48
+    x = tool.prepare(crop)
+    assert x.shape == (3, 48, 320) and x.dtype == np.float32
+    assert np.allclose(x[:, :, :120], 1.0) and not x[:, :, 120:].any()
+    assert tool.prepare(np.zeros((10, 500, 3), np.uint8)).shape == (3, 48, 320)  # a long line is squeezed
+
+
+def test_augmentation_is_reproducible_and_keeps_the_crop_size(tool: ModuleType) -> None:
+    crop = np.random.default_rng(1).integers(0, 255, (40, 160, 3), dtype=np.uint8)
+    a = tool.augment(crop, random.Random(7))
+    b = tool.augment(crop, random.Random(7))
+    c = tool.augment(crop, random.Random(8))
+    assert a.shape == crop.shape and a.dtype == np.uint8
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_the_measured_split_is_never_trained_on(tool: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    assert tool.main(["--train", "br", "us", "--eval", "us"]) == 2
+    assert "both trained on and measured on" in capsys.readouterr().err
