@@ -8,7 +8,8 @@ is the training half, the same script for a CPU pilot and a GPU run; the data is
 What it does: converts the shipped recognizer to torch (its final softmax cut, so training sees
 logits; the two 2x2 `SAME_UPPER` convolutions and the max-pool given explicit pads, which
 onnx2torch needs), fine-tunes all of it with CTC on the text crops of the annotated plates of the
-`--train` splits (cut as `bench.recognizer` cuts them, augmented), measures on the `--eval` split
+`--train` splits (cut as `bench.recognizer` cuts them) and, with `--synthetic-fonts`, on synthetic
+plate lines of every format (`synth_plates.py`), all augmented; it measures on the `--eval` splits
 as it goes (exact as read and after the reader's syntax step), and writes an ONNX file with the
 shipped contract: input `[N, 3, 48, W]`, softmax output `[N, T, 18710]`, the same `character`
 metadata, and a modification notice. The reader needs no change; measure the file with
@@ -24,9 +25,11 @@ torchvision cannot be imported (PyPI's fails beside the CPU wheel), a stub stand
 Usage:
 
     .venv/bin/python models/tools/finetune_recognizer.py --train br --eval us --steps 200 --out rec.onnx
+    .venv/bin/python models/tools/synth_plates.py --fetch-fonts fonts/   # once; npm registry
+    .venv/bin/python models/tools/finetune_recognizer.py --train --eval br us --synthetic-fonts fonts/
 
 Measured with it (2026-11-29, models/README.md): on the dev splits alone, whole-model fine-tuning
-ruins the other split within 10-40 steps, so it needs far more varied plates than they hold.
+ruins the other split within 10-40 steps; synthetic plates soften that but alone read no better.
 """
 
 from __future__ import annotations
@@ -45,8 +48,9 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))  # run as a script: the project's packages live at the repo root
+for _path in (REPO, Path(__file__).resolve().parent):  # run as a script: the project, and synth_plates
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 HEIGHT, WIDTH = 48, 320  # the recognizer's input height, and the width the reader pads batches to
 NOTICE_KEY = "customs_post_edge.modification"
@@ -142,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     from edge.recognition.reader import PlateReader
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--train", nargs="+", default=["br"], help="splits whose plates it learns from")
-    ap.add_argument("--eval", default="us", help="the split it is measured on (never trained on)")
+    ap.add_argument("--train", nargs="*", default=["br"], help="splits whose plates it learns from")
+    ap.add_argument("--eval", nargs="+", default=["us"], help="splits it is measured on (never trained on)")
+    ap.add_argument("--synthetic-fonts", type=Path, default=None,
+                    help="fonts folder (models/tools/synth_plates.py --fetch-fonts): mix in synthetic plates")
+    ap.add_argument("--synthetic-share", type=float, default=0.5, help="share of each batch that is synthetic")
     ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch", type=int, default=16)
@@ -154,8 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="write the fine-tuned recognizer here (ONNX)")
     args = ap.parse_args(argv)
-    if args.eval in args.train:
-        print(f"error: {args.eval} is both trained on and measured on", file=sys.stderr)
+    both = sorted(set(args.eval) & set(args.train))
+    if both:
+        print(f"error: {', '.join(both)} is both trained on and measured on", file=sys.stderr)
+        return 2
+    if not args.train and args.synthetic_fonts is None:
+        print("error: nothing to train on: name --train splits or --synthetic-fonts", file=sys.stderr)
         return 2
     torch, onnx2torch = _torch_modules()
     import onnx
@@ -173,8 +184,20 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     train = [item for split in args.train for item in crops(split)]
-    evals = crops(args.eval)
+    evals = {split: crops(split) for split in args.eval}
     targets = [encode(t, index) for _, t in train]
+    synthetic = None
+    share = 1.0 if not train else min(1.0, max(0.0, args.synthetic_share))
+    if args.synthetic_fonts is not None:
+        from synth_plates import samples  # beside this file
+
+        fonts = sorted(p for p in args.synthetic_fonts.iterdir() if p.suffix in (".woff", ".ttf", ".otf"))
+        if not fonts:
+            print(f"error: no fonts in {args.synthetic_fonts}", file=sys.stderr)
+            return 2
+        synthetic = samples(fonts, rng)
+    else:
+        share = 0.0
     net = onnx2torch.convert(logits_graph(src))
     net.eval()  # BatchNorm keeps the statistics it was trained with; the graph has no dropout
     opt = (torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.0) if args.opt == "adamw"
@@ -197,23 +220,33 @@ def main(argv: list[str] | None = None) -> int:
         return as_read / len(data), after_syntax / len(data)
 
     def report(step: int) -> dict[str, float]:
-        tr, ev = measure(train), measure(evals)
-        print(f"step {step}: train ({'+'.join(args.train)}) exact {100 * tr[0]:.1f}% as read, "
-              f"{100 * tr[1]:.1f}% after syntax; {args.eval} {100 * ev[0]:.1f}%, {100 * ev[1]:.1f}%", flush=True)
-        return {"step": step, "train_as_read": tr[0], "train_after_syntax": tr[1],
-                "eval_as_read": ev[0], "eval_after_syntax": ev[1]}
+        figures: dict[str, float] = {"step": step}
+        parts = []
+        for name, data in ([("train", train)] if train else []) + list(evals.items()):
+            as_read, after_syntax = measure(data)
+            figures[f"{name}_as_read"], figures[f"{name}_after_syntax"] = as_read, after_syntax
+            parts.append(f"{name} {100 * as_read:.1f}% as read, {100 * after_syntax:.1f}% after syntax")
+        print(f"step {step}: " + "; ".join(parts), flush=True)
+        return figures
 
     history = [report(0)]
     t0 = time.perf_counter()
     for step in range(1, args.steps + 1):
-        picks = rng.sample(range(len(train)), min(args.batch, len(train)))
-        x = torch.from_numpy(np.stack([prepare(augment(train[i][0], rng)) for i in picks]))
+        n_syn = round(args.batch * share)
+        picks = rng.sample(range(len(train)), min(args.batch - n_syn, len(train))) if train else []
+        images = [train[i][0] for i in picks]
+        labels = [targets[i] for i in picks]
+        for _ in range(n_syn if synthetic is not None else 0):
+            img, text = next(synthetic)
+            images.append(img)
+            labels.append(encode(text, index))
+        x = torch.from_numpy(np.stack([prepare(augment(img, rng)) for img in images]))
         log_probs = torch.log_softmax(net(x), -1).transpose(0, 1)  # T, N, C
         loss = ctc(
             log_probs,
-            torch.tensor([c for i in picks for c in targets[i]]),
-            torch.full((len(picks),), log_probs.shape[0], dtype=torch.long),
-            torch.tensor([len(targets[i]) for i in picks]),
+            torch.tensor([c for lab in labels for c in lab]),
+            torch.full((len(labels),), log_probs.shape[0], dtype=torch.long),
+            torch.tensor([len(lab) for lab in labels]),
         )
         opt.zero_grad()
         loss.backward()
@@ -234,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             def forward(self, x: Any) -> Any:
                 return torch.softmax(self.inner(x), -1)
 
-        sample = torch.from_numpy(np.stack([prepare(evals[0][0])]))
+        sample = torch.from_numpy(np.stack([prepare(np.full((48, 160, 3), 200, np.uint8))]))
         torch.onnx.export(WithSoftmax(net), (sample,), str(args.out), input_names=["x"], output_names=["probs"],
                           dynamic_axes={"x": {0: "n", 3: "w"}, "probs": {0: "n", 1: "t"}}, opset_version=17,
                           dynamo=False)
@@ -245,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         exported.metadata_props.add(
             key=NOTICE_KEY,
             value=f"fine-tuned from {src.name} by models/tools/finetune_recognizer.py on the plates of "
-            f"{'+'.join(args.train)} ({args.steps} steps, lr {args.lr}, {args.opt})",
+            f"{'+'.join(args.train) or 'no split'}{' and synthetic plates' if synthetic is not None else ''} "
+            f"({args.steps} steps, lr {args.lr}, {args.opt})",
         )
         onnx.save(exported, str(args.out))
         print(f"wrote {args.out}", file=sys.stderr)

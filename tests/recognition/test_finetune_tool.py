@@ -76,4 +76,6 @@ def test_augmentation_is_reproducible_and_keeps_the_crop_size(tool: ModuleType) 
 
 def test_the_measured_split_is_never_trained_on(tool: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
     assert tool.main(["--train", "br", "us", "--eval", "us"]) == 2
-    assert "both trained on and measured on" in capsys.readouterr().err
+    assert "us is both trained on and measured on" in capsys.readouterr().err
+    assert tool.main(["--train", "--eval", "br", "us"]) == 2
+    assert "nothing to train on" in capsys.readouterr().err
