@@ -119,12 +119,19 @@ def calibration(graded: list[tuple[float, bool]], levels: tuple[float, ...] = CO
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def photo_bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options of every bench over the benchmark photos: which splits, how many, where, how many
+    threads."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
     ap.add_argument("--split", nargs="+", default=["br", "us"])
-    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--limit", type=int, default=None, help="the first N photos of each split")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = photo_bench_parser(__doc__)
     ap.add_argument("--det-max-side", type=int, default=None)
     ap.add_argument(
         "--prefer-country",

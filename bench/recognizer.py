@@ -20,7 +20,6 @@ softmax, with its character list in the ``character`` metadata, as the shipped o
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.accuracy import DEFAULT_DATASET, candidate_recognizer, load_split
+from bench.accuracy import candidate_recognizer, load_split, photo_bench_parser
 from edge.config import RecognitionSection
 from edge.errors import ModelError
 from edge.recognition.ocr import TextDetector, TextRecognizer, crop_quad
@@ -89,11 +88,7 @@ def read_all(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--split", nargs="+", default=["br", "us"])
-    ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    ap = photo_bench_parser(__doc__)
     ap.add_argument(
         "--model", type=Path, action="append", default=[],
         help="a recognizer ONNX file to measure (repeatable); default: the shipped one",

@@ -3,9 +3,11 @@ and synthetic lane frames with plates rendered by the synthetic camera's own pla
 
 from __future__ import annotations
 
+import importlib.util
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import cv2
 import numpy as np
@@ -16,6 +18,16 @@ from edge.recognition.reader import PlateReader
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = REPO.parent / "shared" / "datasets" / "openalpr-benchmarks" / "endtoend"
+
+
+def load_model_tool(name: str) -> ModuleType:
+    """A script of ``models/tools`` (not a package: the scripts run from anywhere) as a module."""
+    path = REPO / "models" / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

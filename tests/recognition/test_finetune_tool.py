@@ -3,7 +3,6 @@ the inputs it trains on, its augmentation. (Training itself needs torch, which o
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from pathlib import Path
 from types import ModuleType
@@ -13,16 +12,12 @@ import pytest
 
 from edge.recognition.models import find_models_dir
 
-TOOL = Path(__file__).resolve().parents[2] / "models" / "tools" / "finetune_recognizer.py"
+from .conftest import load_model_tool
 
 
 @pytest.fixture(scope="module")
 def tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("finetune_recognizer", TOOL)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_model_tool("finetune_recognizer")
 
 
 def test_the_training_graph_is_the_recognizer_without_its_softmax(tool: ModuleType, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ syntax table itself accepts, and their images are what the reader feeds the reco
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from pathlib import Path
 from types import ModuleType
@@ -13,17 +12,14 @@ import pytest
 
 from edge.recognition.syntax import SyntaxBook
 
-TOOL = Path(__file__).resolve().parents[2] / "models" / "tools" / "synth_plates.py"
+from .conftest import load_model_tool
+
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf")
 
 
 @pytest.fixture(scope="module")
 def synth() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("synth_plates", TOOL)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_model_tool("synth_plates")
 
 
 def test_every_format_gives_registrations_the_table_accepts(synth: ModuleType) -> None:
