@@ -31,30 +31,23 @@ import numpy as np
 from bench.accuracy import candidate_recognizer, load_split, photo_bench_parser
 from edge.config import RecognitionSection
 from edge.errors import ModelError
-from edge.recognition.ocr import TextDetector, TextRecognizer, crop_quad
-from edge.recognition.reader import REREAD_CHAR_PX, PlateReader
+from edge.recognition.ocr import TextRecognizer, crop_quad
+from edge.recognition.reader import PlateReader
 
 PLATE_LINE_SHARE = 0.5  # a one-line plate's characters are about half its height
 
 
 def plate_crops(
-    detector: TextDetector, root: Path, split: str, limit: int | None
+    reader: PlateReader, root: Path, split: str, limit: int | None
 ) -> list[tuple[str, str, np.ndarray | None]]:
     """(photo name, ground truth, the plate's main text line or None where no text was found)."""
     out: list[tuple[str, str, np.ndarray | None]] = []
-    for path, (x, y, w, h), truth in load_split(root, split)[:limit]:
+    for path, rect, truth in load_split(root, split)[:limit]:
         img = cv2.imread(str(path))
         if img is None:
             print(f"  {path.name}: unreadable, skipped", file=sys.stderr)
             continue
-        line_h = PLATE_LINE_SHARE * h
-        pad_x, pad_y = int(0.15 * w + 0.5 * line_h), int(0.6 * line_h)
-        fh, fw = img.shape[:2]
-        x0, y0 = max(0, x - pad_x), max(0, y - pad_y)
-        region = img[y0 : min(fh, y + h + pad_y), x0 : min(fw, x + w + pad_x)]
-        scale = float(np.clip(REREAD_CHAR_PX / max(line_h, 1.0), 0.5, 4.0))
-        side = max(64, min(int(max(region.shape[:2]) * scale), 1280))
-        boxes = detector.detect(region, max_side=side, upscale=True)
+        region, _, _, boxes = reader.closer_look(img, rect, PLATE_LINE_SHARE * rect[3])
         if not boxes:
             out.append((path.name, truth, None))
             continue
@@ -78,9 +71,7 @@ def read_all(
         t0 = time.perf_counter()
         line = recognizer.recognize([crop])[0]
         took += time.perf_counter() - t0
-        h, w = crop.shape[:2]
-        quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
-        readings = reader.line_readings(line, quad) if line.text else []
+        readings = reader.line_readings(line, crop)
         raw.append(line.text)
         matched.append(readings[0].text if readings else "")  # the reader reports no plate there
     n = sum(c is not None for _, _, c in crops)
@@ -109,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results: dict[str, dict[str, object]] = {}
     for split in args.split:
-        crops = plate_crops(reader.detector, args.dataset, split, args.limit)
+        crops = plate_crops(reader, args.dataset, split, args.limit)
         truths = [t for _, t, _ in crops]
         n = len(crops)
         found = sum(c is not None for _, _, c in crops)

@@ -106,8 +106,9 @@ def find_container_codes(text: str, max_corrections: int = 2, probs: np.ndarray 
     choice that makes it verify: the check digit catches every single wrong character, so one
     plausible fix that verifies is the code, while two would be a guess.
     """
-    keep = [i for i, ch in enumerate(text.upper()) if ch in ALNUM]
-    s = "".join(text.upper()[i] for i in keep)
+    upper = text.upper()
+    keep = [i for i, ch in enumerate(upper) if ch in ALNUM]
+    s = "".join(upper[i] for i in keep)
     rows = probs[keep] if probs is not None and len(probs) == len(text) else None
     found: dict[str, ContainerCode] = {}
     for i in range(len(s) - 10):

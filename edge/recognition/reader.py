@@ -146,10 +146,13 @@ class PlateReader:
             ]
         return reads
 
-    def line_readings(self, line: TextLine, quad: np.ndarray) -> list[SyntaxMatch]:
-        """What the syntax step makes of one text line, best first: the line as read and its
-        variants (a printed country code cut off, a spurious character dropped...), each fitted to
-        its likeliest format. For measuring a recognizer on its own (``bench.recognizer``)."""
+    def line_readings(self, line: TextLine, crop: np.ndarray) -> list[SyntaxMatch]:
+        """What the syntax step makes of the text line read in ``crop``, best first: the line as
+        read and its variants (a printed country code cut off, a spurious character dropped...),
+        each fitted to its likeliest format. For measuring a recognizer on its own
+        (``bench.recognizer``, the recognizer's fine-tuning tool)."""
+        h, w = crop.shape[:2]
+        quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
         cands = self._line_candidates(line, quad, None)
         return [c.match for c in sorted(cands, key=lambda c: -c.score)]
 
@@ -162,18 +165,20 @@ class PlateReader:
         fine_side = min(self.cfg.det_max_side, max(img.shape[:2]))
         coarse_side = min(COARSE_SIDE, fine_side)
         boxes, lines, cands = self._pass(img, coarse_side)
-        cands = _without_others_print(cands, self._others(boxes, lines), img)
+        others = self._others(boxes, lines)
+        cands = _without_others_print(cands, others, img)
         if fine_side > coarse_side * 1.15 and not (cands and _convincing(cands[0])):
             boxes2, lines2, cands2 = self._pass(img, fine_side, skip=[c.rect for c in cands])
             boxes, lines = boxes + boxes2, lines + lines2
             cands = cands + cands2
             _prefer_large(cands)
-        others = self._others(boxes, lines)
+            others = self._others(boxes, lines)  # a code may span both passes' texts
+            cands = _without_others_print(cands, others, img)
         # The floor is on what the recognizer saw, as configured: a read the syntax finds unlikely
         # is still reported, with the low probability it has, for HQ to judge. It applies to each
         # reading before one is chosen per place: a correction the recognizer gave no weight to
         # must not take the place's other readings down with it.
-        plates = _one_per_place(_without_others_print(cands, others, img), self.cfg.min_confidence)
+        plates = _one_per_place(cands, self.cfg.min_confidence)
         return [self._to_read(c) for c in plates] + others
 
     def _pass(
@@ -333,19 +338,27 @@ class PlateReader:
         out.sort(key=lambda c: -c.score)
         return out
 
-    def _reread(self, img: np.ndarray, cand: Candidate) -> Candidate | None:
-        x, y, w, h = cand.rect
-        line_h = h / 2 if cand.two_line else h
+    def closer_look(
+        self, img: np.ndarray, rect: tuple[int, int, int, int], line_h: float
+    ) -> tuple[np.ndarray, int, int, list[TextBox]]:
+        """The padded region around ``rect`` (text lines ``line_h`` tall), its offset in ``img``,
+        and the texts the detector finds in it with the characters scaled to ~``REREAD_CHAR_PX``.
+        No texts where the region is too small to look at."""
+        x, y, w, h = rect
         pad_x, pad_y = int(0.15 * w + 0.5 * line_h), int(0.6 * line_h)
         fh, fw = img.shape[:2]
         x0, y0 = max(0, x - pad_x), max(0, y - pad_y)
         x1, y1 = min(fw, x + w + pad_x), min(fh, y + h + pad_y)
         crop = img[y0:y1, x0:x1]
         if crop.shape[0] < 8 or crop.shape[1] < 8:
-            return None
+            return crop, x0, y0, []
         scale = float(np.clip(REREAD_CHAR_PX / max(line_h, 1.0), 0.5, 4.0))
         side = int(max(crop.shape[:2]) * scale)
-        boxes = self.detector.detect(crop, max_side=max(64, min(side, 1280)), upscale=True)
+        return crop, x0, y0, self.detector.detect(crop, max_side=max(64, min(side, 1280)), upscale=True)
+
+    def _reread(self, img: np.ndarray, cand: Candidate) -> Candidate | None:
+        h = cand.rect[3]
+        crop, x0, y0, boxes = self.closer_look(img, cand.rect, h / 2 if cand.two_line else h)
         if not boxes:
             return None
         lines = self.recognizer.recognize([crop_quad(crop, b.quad) for b in boxes])
@@ -466,10 +479,7 @@ def _without_others_print(cands: list[Candidate], others: list[PlateRead], img: 
 
 def _inside(rect: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> bool:
     """At least half of ``rect`` lies in ``box``."""
-    px, py, pw, ph = rect
-    bx, by, bw, bh = box
-    inter = max(0, min(px + pw, bx + bw) - max(px, bx)) * max(0, min(py + ph, by + bh) - max(py, by))
-    return inter >= 0.5 * pw * ph
+    return _intersection(rect, box) >= 0.5 * rect[2] * rect[3]
 
 
 def _orange(img: np.ndarray, rect: tuple[int, int, int, int]) -> bool:
@@ -719,12 +729,15 @@ def _stacked(top: TextBox, bottom: TextBox, loose: bool = False) -> bool:
     return True
 
 
-def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
+def _intersection(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    """The area two (x, y, w, h) boxes share."""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
+    return max(0, min(ax + aw, bx + bw) - max(ax, bx)) * max(0, min(ay + ah, by + bh) - max(ay, by))
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    inter = _intersection(a, b)
+    union = a[2] * a[3] + b[2] * b[3] - inter
     return inter / union if union > 0 else 0.0

@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     index = {c: i for i, c in enumerate(reader.recognizer.classes) if i > 0}
 
     def crops(split: str) -> list[tuple[np.ndarray, str]]:
-        out = [(c, t) for _, t, c in plate_crops(reader.detector, args.dataset, split, None) if c is not None]
+        out = [(c, t) for _, t, c in plate_crops(reader, args.dataset, split, None) if c is not None]
         print(f"{split}: {len(out)} plate crops", file=sys.stderr)
         return out
 
@@ -212,9 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                 probs = torch.softmax(net(torch.from_numpy(np.stack([prepare(c) for c, _ in chunk]))), -1).numpy()
                 for (crop, truth), p in zip(chunk, probs, strict=True):
                     line = reader.recognizer.decode(p)
-                    h, w = crop.shape[:2]
-                    quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
-                    readings = reader.line_readings(line, quad) if line.text else []
+                    readings = reader.line_readings(line, crop)
                     as_read += line.text == truth
                     after_syntax += (readings[0].text if readings else "") == truth
         return as_read / len(data), after_syntax / len(data)
