@@ -13,7 +13,8 @@ Pipeline, per frame (or the camera's region of interest):
    country;
 4. unless the best candidate is already certain, the best two are re-read: the padded region around
    each is cut from the full-resolution frame, scaled so the characters are ~52 px tall, detected
-   and read again;
+   and read again; where that read is not certain either, its line is read twice more, cut a
+   little wider and a little narrower, and the three reads vote;
 5. only when no convincing plate came out of that does a second pass run the detector at up to
    ``det_max_side`` for small, far plates (steps 2-4 again);
 6. container codes (ISO 6346, check digit verified) and ADR hazard plates are looked for among all
@@ -53,6 +54,9 @@ MAX_BOXES = 32
 CERTAIN_CHAR_CONF = 0.9
 SIZE_WEIGHT = 1.0
 REREAD_CHAR_PX = 52.0  # text height the closer look scales a candidate to (best of 32-64 on the dev splits)
+# The closer look's best line is read twice more, cut wider and narrower (each side, in line heights),
+# and the three reads vote: what a read hinged on where its crop began and ended is outvoted.
+RECUTS = (0.25, -0.1)
 DROP_COST = 0.5
 DROP_CONF_COST = 2.0
 REPEAT_COST = 1.0  # reading a doubled digit or digit pair near the end once
@@ -77,6 +81,7 @@ class Candidate:
     raw: str
     two_line: bool = False
     base: float = 0.0
+    hint: str | None = None  # the country a code printed beside the text (or in its band) names
 
     @property
     def line_height(self) -> float:
@@ -319,7 +324,7 @@ class PlateReader:
                 continue
             m = matches[0]
             score = m.score - cost + shape
-            out.append(Candidate(m, quad.astype(np.float32), score, line.raw or line.text, base=score))
+            out.append(Candidate(m, quad.astype(np.float32), score, line.raw or line.text, base=score, hint=hint))
         return out
 
     def _reread_top(self, img: np.ndarray, cands: list[Candidate]) -> list[Candidate]:
@@ -366,10 +371,32 @@ class PlateReader:
         if not local:
             return None
         best = max(local, key=lambda c: c.score)
+        if not best.two_line and not _certain(best):
+            best = self._recut_vote(crop, best)
         best.quad = best.quad + np.array([x0, y0], np.float32)
         best.base += 0.25  # the closer look wins ties
         best.score = best.base
         return best
+
+    def _recut_vote(self, crop: np.ndarray, best: Candidate) -> Candidate:
+        """``best``, or the reading that the same line cut a little wider and narrower outvotes it
+        with.
+
+        The recognizer reads the text between the crop's ends, and where the detector put those
+        ends decides more reads than it should: a bolt or the plate's edge taken for a character, a
+        first character half cut. On the dev splits, voting among the three cuts read 4 more `us`
+        photos right (83.3% -> 85.1%), lost none on either split, and cost 10-17 ms on the median
+        `us` photo. Cuts varied less (+0.15/-0.05 line heights) changed nothing. A certain read is not
+        voted on: there is nothing to gain and the time to lose.
+        """
+        quads = [_widened(best.quad, r) for r in RECUTS]
+        lines = self.recognizer.recognize([crop_quad(crop, q) for q in quads])
+        reads = [best]
+        for q, line in zip(quads, lines, strict=True):
+            cands = self._line_candidates(line, q, None, best.hint)
+            if cands:
+                reads.append(max(cands, key=lambda c: c.score))
+        return _majority(reads)
 
     def _to_read(self, c: Candidate) -> PlateRead:
         m = c.match
@@ -442,6 +469,25 @@ class PlateReader:
                     )
                 )
         return out
+
+
+def _widened(quad: np.ndarray, by: float) -> np.ndarray:
+    """``quad`` (tl, tr, br, bl) with each end moved outwards by ``by`` line heights (inwards when
+    negative), along the text's own direction, so a slanted line stays the same line."""
+    q = quad.astype(np.float32)
+    h = float((np.linalg.norm(q[0] - q[3]) + np.linalg.norm(q[1] - q[2])) / 2)
+    along = (q[1] - q[0] + q[2] - q[3]) / 2
+    step = along / max(float(np.linalg.norm(along)), 1e-6) * by * h
+    return np.array([q[0] - step, q[1] + step, q[2] + step, q[3] - step], np.float32)
+
+
+def _majority(reads: list[Candidate]) -> Candidate:
+    """The best-scored read of the text most reads agree on; with no majority, the best-scored."""
+    votes: dict[str, list[Candidate]] = {}
+    for r in reads:
+        votes.setdefault(r.match.text, []).append(r)
+    group = max(votes.values(), key=lambda g: (len(g), max(c.score for c in g)))
+    return max(group, key=lambda c: c.score)
 
 
 def _one_per_place(cands: list[Candidate], floor: float) -> list[Candidate]:

@@ -19,9 +19,11 @@ from edge.recognition.reader import (
     _blue_band,
     _convincing,
     _lone_bar,
+    _majority,
     _one_per_place,
     _reading_chains,
     _repeats,
+    _widened,
     is_overlay,
 )
 from edge.recognition.syntax import SyntaxBook
@@ -411,3 +413,35 @@ def test_a_lone_upright_stroke_in_a_band_is_italys_i() -> None:
     assert not _lone_bar(crop("D"))
     assert not _lone_bar(crop("F"))
     assert not _lone_bar(np.full((30, 24, 3), (153, 51, 0), np.uint8))  # no code at all
+
+
+def test_a_recut_moves_only_the_lines_ends_along_the_line() -> None:
+    flat = np.array([[100, 50], [300, 50], [300, 90], [100, 90]], np.float32)  # 40 px tall
+    wider = _widened(flat, 0.25)
+    assert np.allclose(wider, [[90, 50], [310, 50], [310, 90], [90, 90]])
+    assert np.allclose(_widened(flat, -0.1), [[104, 50], [296, 50], [296, 90], [104, 90]])
+    # A slanted line grows along its own direction: its height and slope stay as they were.
+    angle = np.deg2rad(10)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
+    slanted = flat @ rot.T
+    out = _widened(slanted, 0.25)
+    assert np.allclose(np.linalg.norm(out[0] - out[3]), 40, atol=1e-3)
+    assert np.allclose(np.linalg.norm(out[1] - out[0]), 220, atol=1e-3)
+    top = out[1] - out[0]
+    assert np.isclose(np.arctan2(top[1], top[0]), angle, atol=1e-5)
+
+
+def test_the_reads_of_three_cuts_vote() -> None:
+    book = SyntaxBook.load()
+    quad = np.array([[0, 0], [100, 0], [100, 30], [0, 30]], np.float32)
+
+    def read(text: str, score: float) -> Candidate:
+        m = book.best(text)
+        assert m is not None
+        return Candidate(m, quad, score, text)
+
+    # Two cuts that agree outvote a read scored higher.
+    assert _majority([read("GHP995", 3.0), read("6HP995", 1.0), read("6HP995", 0.5)]).score == 1.0
+    # No two agree: the best-scored read stands, whichever cut it came from.
+    assert _majority([read("GHP995", 1.0), read("6HP995", 2.0), read("6HP996", 0.5)]).match.text == "6HP995"
+    assert _majority([read("GHP995", 1.0)]).match.text == "GHP995"
