@@ -23,6 +23,7 @@ EXAMPLES = [
     ("10H123456", "10H123456", "UZ", "uz-foreign-resident"),
     ("01X001234", "01X001234", "UZ", "uz-diplomatic"),
     ("123ABC02", "123ABC02", "KZ", "kz-private"),
+    ("011234A", "011234A", "KG", "kg-foreign"),
     ("1234AB01", "1234AB01", "TJ", "tj-private"),
     ("AG1234MR", "AG1234MR", "TM", "tm-private"),
     ("A123BC77", "A123BC77", "RU", "ru-private"),
