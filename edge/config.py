@@ -252,7 +252,11 @@ class StorageSection(_Model):
 class RecognitionSection(_Model):
     models_dir: Path | None = None
     threads: int = Field(2, ge=1, le=64)
-    det_max_side: int = Field(1280, ge=320, le=4096)
+    det_max_side: int = Field(
+        1280, ge=320, le=4096,
+        description="the longest side the detector sees a frame at when it looks for small, far plates "
+        "(a smaller frame is enlarged to it, up to twice its size)",
+    )
     min_confidence: float = Field(
         0.5, ge=0, le=1,
         description="plates whose mean character probability is below this are not reported at all",

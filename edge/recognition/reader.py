@@ -1,6 +1,7 @@
 """The plate reader: find the texts in a frame, pick the plates by syntax and size, read them well.
 
-Pipeline, per frame (or the camera's region of interest):
+Pipeline, per frame (or the camera's region of interest), whose levels are first stretched where it
+is dark (dusk, an exposure set against headlights):
 
 1. the DB text detector with the frame's longer side at 640 px (cheap; near plates are big);
 2. the CTC recognizer over every text box, folded onto the plate alphabet;
@@ -16,7 +17,8 @@ Pipeline, per frame (or the camera's region of interest):
    and read again; where that read is not certain either, its line is read twice more, cut a
    little wider and a little narrower, and the three reads vote;
 5. only when no convincing plate came out of that does a second pass run the detector at up to
-   ``det_max_side`` for small, far plates (steps 2-4 again);
+   ``det_max_side`` for small, far plates (steps 2-4 again); a frame no larger than the coarse pass
+   sees it is enlarged for that pass, up to twice;
 6. container codes (ISO 6346, check digit verified) and ADR hazard plates are looked for among all
    the texts, a code's boxes joined in reading order (across, or down a corner post); a
    container's or an orange ADR plate's own print is then no plate candidate.
@@ -50,6 +52,9 @@ from edge.recognition.types import PlateRead
 log = logging.getLogger(__name__)
 
 COARSE_SIDE = 640
+DARK_MEAN = 60.0  # a frame (or region of interest) darker than this on average is brightened first
+MIN_LEVELS = 8.0  # fewer grey levels than this between a dark frame's 1st and 99.5th percentiles: no scene
+UPSCALE_MAX = 2  # how far the second pass enlarges a frame no larger than the coarse pass sees it
 MAX_BOXES = 32
 CERTAIN_CHAR_CONF = 0.9
 SIZE_WEIGHT = 1.0
@@ -143,6 +148,7 @@ class PlateReader:
                 raise ValueError(f"ROI {roi} leaves nothing of a {fw}x{fh} frame")
             frame = frame[y0:y1, x0:x1]
             ox, oy = x0, y0
+        frame = _lifted(frame)
         with self._lock:
             reads = self._read(frame)
         if ox or oy:
@@ -167,8 +173,14 @@ class PlateReader:
         # A coarse pass finds near plates cheaply; only when it finds no convincing plate does a
         # pass at full resolution (up to det_max_side) look for small, far ones. A container's or an
         # ADR plate's own print is never a plate, nor a reason to stop looking.
-        fine_side = min(self.cfg.det_max_side, max(img.shape[:2]))
+        longer = max(img.shape[:2])
+        fine_side = min(self.cfg.det_max_side, longer)
         coarse_side = min(COARSE_SIDE, fine_side)
+        if fine_side <= coarse_side * 1.15:
+            # A frame this small has no finer scale of its own to look at: the second pass sees it
+            # enlarged, up to twice, so that a far plate's characters grow to a size the detector
+            # finds (half-resolution dev photos: `us` 59.0% -> 72.1%).
+            fine_side = min(self.cfg.det_max_side, UPSCALE_MAX * longer)
         boxes, lines, cands = self._pass(img, coarse_side)
         others = self._others(boxes, lines)
         cands = _without_others_print(cands, others, img)
@@ -189,7 +201,7 @@ class PlateReader:
     def _pass(
         self, img: np.ndarray, side: int, skip: list[tuple[int, int, int, int]] | None = None
     ) -> tuple[list[TextBox], list[TextLine], list[Candidate]]:
-        boxes = self.detector.detect(img, max_side=side)
+        boxes = self.detector.detect(img, max_side=side, upscale=side > max(img.shape[:2]))
         if skip:
             boxes = [b for b in boxes if not any(iou(b.rect, r) > 0.3 for r in skip)]
         if len(boxes) > MAX_BOXES:
@@ -488,6 +500,25 @@ def _majority(reads: list[Candidate]) -> Candidate:
         votes.setdefault(r.match.text, []).append(r)
     group = max(votes.values(), key=lambda g: (len(g), max(c.score for c in g)))
     return max(group, key=lambda c: c.score)
+
+
+def _lifted(img: np.ndarray) -> np.ndarray:
+    """``img``, or, when it is dark, ``img`` with its levels stretched over the full range.
+
+    The models were trained on well-exposed photos. A frame the camera's gain left dark (dusk, an
+    exposure set against headlights) keeps its plate's contrast in a few grey levels, which the
+    detector does not see as text: the dev photos at a third of their light read `us` 75.2% and
+    `br` 96.5%, and 78.8% and 99.1% stretched. Nine dev photos are that dark as taken; none of them
+    reads differently. The levels come from every fourth pixel, and one table lookup applies them.
+    """
+    sample = img[::4, ::4]
+    if float(sample.mean()) >= DARK_MEAN:
+        return img
+    lo, hi = (float(v) for v in np.percentile(sample, (1.0, 99.5)))
+    if hi - lo < MIN_LEVELS:
+        return img  # a black frame (a covered lens, a dead night): nothing to bring out
+    lut = np.clip((np.arange(256, dtype=np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+    return cv2.LUT(img, lut)
 
 
 def _one_per_place(cands: list[Candidate], floor: float) -> list[Candidate]:

@@ -77,3 +77,32 @@ def test_the_pipeline_runs_with_a_candidate_recognizer(
     captured = capsys.readouterr()
     assert f"recognizer: {copy} (not the shipped model)" in captured.err
     assert _last_json(captured.out)["xx"]["exact"] == 1.0
+
+
+def test_each_degradation_changes_the_photo_as_it_says(dataset: Path) -> None:
+    img = cv2.imread(str(dataset / "xx" / "p0.jpg"))
+    plate = accuracy.load_split(dataset, "xx")[0][1]
+    grey, k = accuracy.DEGRADE["grey"](img, plate)
+    assert k == 1.0 and (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
+    half, k = accuracy.DEGRADE["half"](img, plate)
+    assert k == 0.5 and half.shape[:2] == (img.shape[0] // 2, img.shape[1] // 2)
+    jpeg, _ = accuracy.DEGRADE["jpeg25"](img, plate)
+    assert jpeg.shape == img.shape and 0 < cv2.absdiff(jpeg, img).mean() < 10
+    dusk, _ = accuracy.DEGRADE["dusk"](img, plate)
+    assert dusk.mean() < img.mean() / 2
+    # The smear runs along rows only: a horizontal edge stays sharp, a vertical one is spread.
+    bars = img.copy()
+    bars[:, :] = 0
+    bars[:, bars.shape[1] // 2 :] = 255
+    bars[bars.shape[0] // 2 :, :] = 255
+    smeared, _ = accuracy.DEGRADE["motion"](bars, plate)
+    row = smeared[10, :, 0].astype(int)
+    col = smeared[:, 10, 0].astype(int)
+    assert ((row > 0) & (row < 255)).sum() >= 3  # the vertical edge in a row, spread over pixels
+    assert ((col > 0) & (col < 255)).sum() == 0  # the horizontal edge in a column, untouched
+
+
+def test_the_pipeline_runs_on_degraded_photos(dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in accuracy.DEGRADE:
+        assert accuracy.main(["--dataset", str(dataset), "--split", "xx", "--degrade", name]) == 0
+        assert _last_json(capsys.readouterr().out)["xx"]["photos"] == len(PLATES)

@@ -18,6 +18,7 @@ from edge.recognition.reader import (
     PlateReader,
     _blue_band,
     _convincing,
+    _lifted,
     _lone_bar,
     _majority,
     _one_per_place,
@@ -445,3 +446,17 @@ def test_the_reads_of_three_cuts_vote() -> None:
     # No two agree: the best-scored read stands, whichever cut it came from.
     assert _majority([read("GHP995", 1.0), read("6HP995", 2.0), read("6HP996", 0.5)]).match.text == "6HP995"
     assert _majority([read("GHP995", 1.0)]).match.text == "GHP995"
+
+
+def test_only_a_dark_frame_is_brightened() -> None:
+    rng = np.random.default_rng(0)
+    dark = rng.integers(10, 50, (120, 200, 3)).astype(np.uint8)
+    lifted = _lifted(dark)
+    assert lifted.min() <= 5 and lifted.max() >= 250  # its few levels spread over the whole range
+    order = np.argsort(dark.ravel(), kind="stable")
+    assert (np.diff(lifted.ravel()[order].astype(int)) >= 0).all()  # darker stays darker
+    bright = rng.integers(60, 200, (120, 200, 3)).astype(np.uint8)
+    assert _lifted(bright) is bright
+    black = np.full((120, 200, 3), 3, np.uint8)
+    black[0, 0] = 6
+    assert _lifted(black) is black  # a covered lens: no scene to bring out, and no noise made into one
