@@ -179,7 +179,7 @@ class PlateReader:
         if fine_side <= coarse_side * 1.15:
             # A frame this small has no finer scale of its own to look at: the second pass sees it
             # enlarged, up to twice, so that a far plate's characters grow to a size the detector
-            # finds (half-resolution dev photos: `us` 59.0% -> 72.1%).
+            # finds (half-resolution dev photos: `us` 59.0% -> 70.7%).
             fine_side = min(self.cfg.det_max_side, UPSCALE_MAX * longer)
         boxes, lines, cands = self._pass(img, coarse_side)
         others = self._others(boxes, lines)

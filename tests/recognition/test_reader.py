@@ -56,8 +56,8 @@ PLATES = [
     ("1234 AB 7", "BY", "BY"),
     # More of each neighbour's formats, and plates drawn with the EU band (its code read by colour).
     ("30 B 456 DE", "UZ", "UZ"),
-    ("01 1234 AB", "UZ", "UZ"),  # trailer
-    ("70 1234 AB", "UZ", "UZ"),  # legal-entity trailer
+    ("70 1234 AB", "UZ", "UZ"),  # trailer
+    ("10 X 001234", "UZ", "UZ"),  # diplomatic, by the owner's status
     ("T 123456 50", "UZ", "UZ"),  # temporary
     ("60 M 654321", "UZ", "UZ"),  # foreign resident
     ("01 D 123456", "UZ", "UZ"),  # diplomatic
