@@ -7,7 +7,8 @@ is the training half, the same script for a CPU pilot and a GPU run; the data is
 
 What it does: converts the shipped recognizer to torch (its final softmax cut, so training sees
 logits; the two 2x2 `SAME_UPPER` convolutions and the max-pool given explicit pads, which
-onnx2torch needs), fine-tunes all of it with CTC on the text crops of the annotated plates of the
+onnx2torch needs), fine-tunes all of it (or, with `--only-head`, the classifier alone; see
+`make_trainable`) with CTC on the text crops of the annotated plates of the
 `--train` splits (cut as `bench.recognizer` cuts them) and, with `--synthetic-fonts`, on synthetic
 plate lines of every format (`synth_plates.py`), all augmented; it measures on the `--eval` splits
 as it goes (exact as read and after the reader's syntax step), and writes an ONNX file with the
@@ -28,8 +29,10 @@ Usage:
     .venv/bin/python models/tools/synth_plates.py --fetch-fonts fonts/   # once; npm registry
     .venv/bin/python models/tools/finetune_recognizer.py --train --eval br us --synthetic-fonts fonts/
 
-Measured with it (2026-11-29, models/README.md): on the dev splits alone, whole-model fine-tuning
-ruins the other split within 10-40 steps; synthetic plates soften that but alone read no better.
+Measured with it (2026-11-29, models/README.md): on the dev splits alone, fine-tuning ruins the
+other split within 10-40 steps; synthetic plates soften that but alone read no better. Those pilots
+trained the convolutions only (see `make_trainable`); with every weight trained, synthetic plates
+alone still cost `br` 30 points as read in 100 steps.
 """
 
 from __future__ import annotations
@@ -81,6 +84,32 @@ def logits_graph(src: Path) -> Any:
                 node.attribute.remove(attr)
                 node.attribute.append(helper.make_attribute("pads", [0, 0, 1, 1]))
     return model
+
+
+def make_trainable(net: Any, torch: Any, only_head: bool = False) -> int:
+    """Turn the converted graph's weight initializers into parameters; the number of values trained.
+
+    onnx2torch keeps the initializers that feed MatMul and Add nodes (the SVTR neck's attention and
+    MLP weights, the 120 x 18710 classifier) as buffers, which an optimizer never sees: before
+    2026-11-29 this tool trained the convolutions and batch norms only, under a frozen neck and
+    classifier. Float tensors of at least two values are weights, biases and norm scales; scalars
+    (epsilons, attention scales) and integer shapes stay constants. With ``only_head``, only the
+    classifier (the initializers shaped by the class count) is trained, and every other weight is
+    frozen.
+    """
+    classes = None
+    holder = getattr(net, "initializers", None)
+    if holder is not None:
+        for name, buf in list(holder.named_buffers(recurse=False)):
+            if buf.is_floating_point() and buf.numel() >= 2:
+                delattr(holder, name)
+                holder.register_parameter(name, torch.nn.Parameter(buf.clone()))
+        sizes = [p.shape[-1] for p in holder.parameters()]
+        classes = max(sizes) if sizes else None
+    if only_head:
+        for p in net.parameters():
+            p.requires_grad_(classes is not None and p.shape[-1] == classes)
+    return int(sum(p.numel() for p in net.parameters() if p.requires_grad))
 
 
 def encode(text: str, index: dict[str, int]) -> list[int]:
@@ -160,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="write the fine-tuned recognizer here (ONNX)")
+    ap.add_argument("--only-head", action="store_true",
+                    help="train the classifier alone (the layer that maps features to the 18710 classes)")
     args = ap.parse_args(argv)
     both = sorted(set(args.eval) & set(args.train))
     if both:
@@ -200,8 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         share = 0.0
     net = onnx2torch.convert(logits_graph(src))
     net.eval()  # BatchNorm keeps the statistics it was trained with; the graph has no dropout
-    opt = (torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.0) if args.opt == "adamw"
-           else torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9))
+    trained = make_trainable(net, torch, args.only_head)
+    print(f"training {trained:,} values", file=sys.stderr)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = (torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0) if args.opt == "adamw"
+           else torch.optim.SGD(params, lr=args.lr, momentum=0.9))
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
 
     def measure(data: list[tuple[np.ndarray, str]]) -> tuple[float, float]:
@@ -248,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
         if step % 10 == 0:
             print(f"step {step}: loss {loss.item():.3f}, {(time.perf_counter() - t0) / step:.2f} s a step",

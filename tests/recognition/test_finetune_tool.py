@@ -74,3 +74,26 @@ def test_the_measured_split_is_never_trained_on(tool: ModuleType, capsys: pytest
     assert "us is both trained on and measured on" in capsys.readouterr().err
     assert tool.main(["--train", "--eval", "br", "us"]) == 2
     assert "nothing to train on" in capsys.readouterr().err
+
+
+def test_every_weight_of_the_converted_graph_is_trained(tool: ModuleType) -> None:
+    # Where training is installed only (torch, onnx2torch): onnx2torch keeps the initializers of
+    # MatMul nodes (the neck's attention, the classifier) as buffers no optimizer sees.
+    torch = pytest.importorskip("torch")
+    try:
+        _, onnx2torch = tool._torch_modules()  # stubs a torchvision that cannot be imported
+    except SystemExit:
+        pytest.skip("onnx2torch is not installed (training only)")
+    src = find_models_dir() / "PP-OCRv6_rec_small.onnx"
+    net = onnx2torch.convert(tool.logits_graph(src)).eval()
+    convolutions = sum(p.numel() for p in net.parameters())
+    x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (1, 3, 48, 320)).astype(np.float32))
+    with torch.no_grad():
+        before = net(x)
+    trained = tool.make_trainable(net, torch)
+    classifier = [p for p in net.parameters() if p.shape[-1] == before.shape[-1]]
+    assert classifier and trained > convolutions + sum(p.numel() for p in classifier)
+    with torch.no_grad():
+        assert torch.equal(net(x), before)  # the same graph, now with weights an optimizer sees
+    head = onnx2torch.convert(tool.logits_graph(src)).eval()
+    assert tool.make_trainable(head, torch, only_head=True) == sum(p.numel() for p in classifier)
