@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.recognition.ocr import ALNUM
-from edge.recognition.syntax import DIGITS, LETTERS, TO_DIGIT, TO_LETTER
+from edge.recognition.syntax import ALNUM, DIGITS, LETTERS, TO_DIGIT, TO_LETTER
 
 # ISO 6346 letter values: 10 upwards, skipping the multiples of 11.
 _LETTER_VALUES: dict[str, int] = {}

@@ -37,6 +37,17 @@ SEP = len(ALNUM)  # group index of "separator or anything else": ends a run, pri
 N_GROUPS = len(ALNUM) + 1
 
 
+def quad_height(q: np.ndarray) -> float:
+    """A text quad's (tl, tr, br, bl) height: the mean of its two sides, so a slanted line's height is
+    its characters' height, not its bounding box's."""
+    return float((np.linalg.norm(q[0] - q[3]) + np.linalg.norm(q[1] - q[2])) / 2)
+
+
+def quad_width(q: np.ndarray) -> float:
+    """A text quad's width: the mean of its top and bottom edges."""
+    return float((np.linalg.norm(q[0] - q[1]) + np.linalg.norm(q[3] - q[2])) / 2)
+
+
 @dataclass(frozen=True)
 class TextBox:
     """A detected text region: four corners (tl, tr, br, bl) in image pixels, and the DB score."""
@@ -52,13 +63,11 @@ class TextBox:
 
     @property
     def height(self) -> float:
-        q = self.quad
-        return float((np.linalg.norm(q[0] - q[3]) + np.linalg.norm(q[1] - q[2])) / 2)
+        return quad_height(self.quad)
 
     @property
     def width(self) -> float:
-        q = self.quad
-        return float((np.linalg.norm(q[0] - q[1]) + np.linalg.norm(q[3] - q[2])) / 2)
+        return quad_width(self.quad)
 
 
 @dataclass
@@ -84,7 +93,8 @@ class TextLine:
         return float(np.mean(self.confs)) if self.confs else 0.0
 
 
-def _to_input(img: np.ndarray) -> np.ndarray:
+def to_input(img: np.ndarray) -> np.ndarray:
+    """A BGR image as the PP-OCR models take it: CHW, float, scaled to [-1, 1]."""
     x = img.astype(np.float32) * (2.0 / 255.0) - 1.0
     return x.transpose(2, 0, 1)
 
@@ -166,7 +176,7 @@ class TextDetector:
         rh = max(32, round(h * ratio / 32) * 32)
         rw = max(32, round(w * ratio / 32) * 32)
         resized = cv2.resize(img, (rw, rh), interpolation=cv2.INTER_LINEAR if ratio < 1 else cv2.INTER_CUBIC)
-        return _to_input(resized)[None], rh / h, rw / w
+        return to_input(resized)[None], rh / h, rw / w
 
     def detect(self, img: np.ndarray, max_side: int | None = None, upscale: bool = False) -> list[TextBox]:
         """Text boxes in ``img``, in its pixels; the detector sees it with its longer side at most
@@ -271,7 +281,7 @@ class TextRecognizer:
         max_w = int(math.ceil(max_w / 8) * 8)
         batch = np.zeros((len(crops), 3, self.HEIGHT, max_w), np.float32)
         for i, r in enumerate(resized):
-            batch[i, :, :, : r.shape[1]] = _to_input(r)
+            batch[i, :, :, : r.shape[1]] = to_input(r)
         return batch, widths
 
     def recognize(self, crops: list[np.ndarray]) -> list[TextLine]:

@@ -45,7 +45,16 @@ from edge.config import RecognitionSection
 from edge.recognition.confidence import ConfidenceModel, ReadEvidence
 from edge.recognition.containers import find_container_codes, is_size_type, parse_adr
 from edge.recognition.models import ModelStore
-from edge.recognition.ocr import TextBox, TextDetector, TextLine, TextRecognizer, crop_quad, ensure_bgr
+from edge.recognition.ocr import (
+    TextBox,
+    TextDetector,
+    TextLine,
+    TextRecognizer,
+    crop_quad,
+    ensure_bgr,
+    quad_height,
+    quad_width,
+)
 from edge.recognition.syntax import SyntaxBook, SyntaxMatch
 from edge.recognition.types import PlateRead
 
@@ -54,6 +63,7 @@ log = logging.getLogger(__name__)
 COARSE_SIDE = 640
 DARK_MEAN = 60.0  # a frame (or region of interest) darker than this on average is brightened first
 MIN_LEVELS = 8.0  # fewer grey levels than this between a dark frame's 1st and 99.5th percentiles: no scene
+FINER = 1.15  # a second pass must see the frame at least this much larger than the coarse pass did
 UPSCALE_MAX = 2  # how far the second pass enlarges a frame no larger than the coarse pass sees it
 MAX_BOXES = 32
 CERTAIN_CHAR_CONF = 0.9
@@ -90,8 +100,7 @@ class Candidate:
 
     @property
     def line_height(self) -> float:
-        q = self.quad
-        h = float((np.linalg.norm(q[0] - q[3]) + np.linalg.norm(q[1] - q[2])) / 2)
+        h = quad_height(self.quad)
         return h / 2 if self.two_line else h
 
     @property
@@ -176,7 +185,7 @@ class PlateReader:
         longer = max(img.shape[:2])
         fine_side = min(self.cfg.det_max_side, longer)
         coarse_side = min(COARSE_SIDE, fine_side)
-        if fine_side <= coarse_side * 1.15:
+        if fine_side <= coarse_side * FINER:
             # A frame this small has no finer scale of its own to look at: the second pass sees it
             # enlarged, up to twice, so that a far plate's characters grow to a size the detector
             # finds (half-resolution dev photos: `us` 59.0% -> 70.7%).
@@ -184,7 +193,7 @@ class PlateReader:
         boxes, lines, cands = self._pass(img, coarse_side)
         others = self._others(boxes, lines)
         cands = _without_others_print(cands, others, img)
-        if fine_side > coarse_side * 1.15 and not (cands and _convincing(cands[0])):
+        if fine_side > coarse_side * FINER and not (cands and _convincing(cands[0])):
             boxes2, lines2, cands2 = self._pass(img, fine_side, skip=[c.rect for c in cands])
             boxes, lines = boxes + boxes2, lines + lines2
             cands = cands + cands2
@@ -487,7 +496,7 @@ def _widened(quad: np.ndarray, by: float) -> np.ndarray:
     """``quad`` (tl, tr, br, bl) with each end moved outwards by ``by`` line heights (inwards when
     negative), along the text's own direction, so a slanted line stays the same line."""
     q = quad.astype(np.float32)
-    h = float((np.linalg.norm(q[0] - q[3]) + np.linalg.norm(q[1] - q[2])) / 2)
+    h = quad_height(q)
     along = (q[1] - q[0] + q[2] - q[3]) / 2
     step = along / max(float(np.linalg.norm(along)), 1e-6) * by * h
     return np.array([q[0] - step, q[1] + step, q[2] + step, q[3] - step], np.float32)
@@ -744,9 +753,7 @@ def _prefer_large(cands: list[Candidate]) -> None:
 
 def _shape_score(quad: np.ndarray, box: TextBox | None) -> float:
     """Plates are short, wide-ish texts; long lines of small print are not plates."""
-    q = quad
-    w = float((np.linalg.norm(q[0] - q[1]) + np.linalg.norm(q[3] - q[2])) / 2)
-    h = float((np.linalg.norm(q[0] - q[3]) + np.linalg.norm(q[1] - q[2])) / 2)
+    w, h = quad_width(quad), quad_height(quad)
     if h <= 0:
         return -5.0
     aspect = w / h

@@ -40,6 +40,7 @@ read fewer plates with it (models/README.md).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import random
@@ -56,6 +57,8 @@ REPO = Path(__file__).resolve().parents[2]
 for _path in (REPO, Path(__file__).resolve().parent):  # run as a script: the project, and synth_plates
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
+
+from edge.recognition.ocr import to_input  # noqa: E402  (the project is on the path from here on)
 
 HEIGHT, WIDTH = 48, 320  # the recognizer's input height, and the width the reader pads batches to
 NOTICE_KEY = "customs_post_edge.modification"
@@ -128,7 +131,7 @@ def prepare(img: np.ndarray) -> np.ndarray:
     rw = max(8, min(WIDTH, math.ceil(HEIGHT * w / max(h, 1))))
     resized = cv2.resize(img, (rw, HEIGHT), interpolation=cv2.INTER_LINEAR)
     x = np.zeros((3, HEIGHT, WIDTH), np.float32)
-    x[:, :, :rw] = (resized.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(2, 0, 1)
+    x[:, :, :rw] = to_input(resized)
     return x
 
 
@@ -236,12 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         share = 0.0
     net = onnx2torch.convert(logits_graph(src))
     net.eval()  # BatchNorm keeps the statistics it was trained with; the graph has no dropout
-    teacher = None
-    if args.keep > 0:
-        teacher = onnx2torch.convert(logits_graph(src))
-        teacher.eval()
-        for p in teacher.parameters():
-            p.requires_grad_(False)
+    teacher = copy.deepcopy(net).requires_grad_(False) if args.keep > 0 else None  # the shipped model, kept
     trained = make_trainable(net, torch, args.only_head)
     print(f"training {trained:,} values", file=sys.stderr)
     params = [p for p in net.parameters() if p.requires_grad]
