@@ -23,7 +23,8 @@ is dark (dusk, an exposure set against headlights):
    the texts, a code's boxes joined in reading order (across, or down a corner post); a
    container's or an orange ADR plate's own print is then no plate candidate.
 
-Texts that read as a clock or a date (a camera's timestamp overlay) are never plate candidates.
+Texts that read as a clock or a date (a camera's timestamp overlay), and texts that continue one
+on its line or right above or below it, are never plate candidates.
 
 Thresholds were set on the OpenALPR ``br`` and ``us`` dev splits only (``bench/accuracy.py``).
 ``PlateReader`` is thread-safe: a lock serialises calls, because both sessions already use the
@@ -702,8 +703,27 @@ def is_overlay(raw: str) -> bool:
 
 
 def _without_overlays(boxes: list[TextBox], lines: list[TextLine]) -> tuple[list[TextBox], list[TextLine]]:
-    keep = [i for i, line in enumerate(lines) if not is_overlay(line.raw or line.text)]
+    """The texts that are no camera overlay: neither a clock or date, nor a text that continues one.
+
+    An overlay printed as a date over a time, or beside it, is detected as two texts; where the
+    time lost a colon ("07:41821"), only its neighbour shows what it is.
+    """
+    stamps = [i for i, line in enumerate(lines) if is_overlay(line.raw or line.text)]
+    drop = set(stamps)
+    for i in stamps:
+        for j, box in enumerate(boxes):
+            if j not in drop and _continues(boxes[i], box):
+                drop.add(j)
+    keep = [i for i in range(len(lines)) if i not in drop]
     return [boxes[i] for i in keep], [lines[i] for i in keep]
+
+
+def _continues(stamp: TextBox, box: TextBox) -> bool:
+    """``box`` sits on the overlay's line or right above or below it, in print of the same height."""
+    if not 0.7 < stamp.height / max(box.height, 1.0) < 1.4:
+        return False
+    return (_side_by_side(stamp, box) or _side_by_side(box, stamp) or _stacked(stamp, box)
+            or _stacked(box, stamp))
 
 
 def _repeats(text: str, tail: int = 4) -> list[range]:
@@ -726,10 +746,10 @@ def _repeats(text: str, tail: int = 4) -> list[range]:
 def _convincing(c: Candidate) -> bool:
     """A read good enough that looking harder would not pay.
 
-    Never a number alone: phone numbers, house numbers and fleet numbers on the vehicle are what a
-    coarse pass reads best, and a plate too small for it may be beside them.
+    Never a number or a word alone: phone numbers, fleet numbers and the words of a livery on the
+    vehicle are what a coarse pass reads best, and a plate too small for it may be beside them.
     """
-    if c.match.text.isdigit():
+    if c.match.text.isdigit() or c.match.text.isalpha():
         return False
     conf = _geo_mean(c.match.confs)
     return (not c.match.generic and conf >= 0.85) or conf >= 0.97

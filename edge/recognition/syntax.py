@@ -67,8 +67,8 @@ class Syntax:
 
     @property
     def generic(self) -> bool:
-        """A format that says little: every position takes letters and digits alike."""
-        return all(len(p) >= len(ALNUM) - 2 for p in self.positions)
+        """A format that says little: every position takes any letter (and maybe any digit)."""
+        return all(len(p) >= len(LETTERS) - 2 for p in self.positions)
 
     def display(self, text: str) -> str:
         out, i = [], 0

@@ -52,6 +52,17 @@ def test_reads_that_hinged_on_where_the_crop_ended_are_outvoted(reader: PlateRea
         assert reads and reads[0].text == text, (path.name, [r.text for r in reads])
 
 
+def test_personalised_plates_of_letters_alone_are_read(reader: PlateReader) -> None:
+    # us dev photos of vanity plates (FZRULZ, NEILDMND): read perfectly, and once refused by every
+    # format, because a plate was taken to need a digit.
+    names = {"car8.jpg", "us5.jpg"}
+    items = [it for it in dataset_items("us", 10_000) if it[0].name in names]
+    assert len(items) == len(names)
+    for path, _box, text in items:
+        reads = [r for r in reader.read(cv2.imread(str(path))) if r.kind == "plate"]
+        assert reads and reads[0].text == text, (path.name, [r.text for r in reads])
+
+
 def test_a_frame_smaller_than_the_coarse_pass_is_looked_at_enlarged(reader: PlateReader) -> None:
     # us dev photos at half their resolution (640 px and less): before the second pass enlarged such
     # frames, it never ran on them, and their plates were not found at all.

@@ -38,7 +38,11 @@ def test_the_training_graph_is_the_recognizer_without_its_softmax(tool: ModuleTy
     probs = shipped.run(None, {shipped.get_inputs()[0].name: x})[0]
     logits = cut.run(None, {cut.get_inputs()[0].name: x})[0]
     e = np.exp(logits - logits.max(-1, keepdims=True))
-    assert np.allclose(e / e.sum(-1, keepdims=True), probs, atol=1e-5)
+    # Explicit pads and SAME_UPPER take different convolution kernels, whose rounding depends on
+    # the CPU: on one 2-core AMD EPYC (AVX2) the probabilities differed by 3.6e-5, on the machine
+    # this test was written on by less than 1e-5. A wrong pad shifts every feature map; it fails.
+    assert np.allclose(e / e.sum(-1, keepdims=True), probs, atol=2e-4)
+    assert (logits.argmax(-1) == probs.argmax(-1)).all()
 
 
 def test_a_graph_without_a_final_softmax_is_refused(tool: ModuleType) -> None:

@@ -25,6 +25,7 @@ from edge.recognition.reader import (
     _reading_chains,
     _repeats,
     _widened,
+    _without_overlays,
     is_overlay,
 )
 from edge.recognition.syntax import SyntaxBook
@@ -283,6 +284,38 @@ def test_a_cameras_timestamp_overlay_is_never_a_plate(reader: PlateReader) -> No
     assert not any(r.box[1] < 70 for r in plates), [(r.text, r.box) for r in plates]
 
 
+def test_a_text_that_continues_a_timestamp_overlay_is_part_of_it() -> None:
+    # A us dev photo's overlay: the date over the time, whose second colon was read as an 8. The
+    # time alone is seven digits, a US plate by its syntax.
+    def box(x: int, y: int, w: int, h: int) -> TextBox:
+        return TextBox(np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32), 0.9)
+
+    def line(text: str) -> TextLine:
+        return TextLine(text.replace(":", "").replace("-", ""), (0.99,) * len(text), np.zeros((0, 36)), text)
+
+    date, clock, plate = box(952, 617, 66, 14), box(964, 628, 53, 11), box(504, 200, 50, 25)
+    boxes, lines = [date, clock, plate], [line("2014-05-13"), line("07:41821"), line("CCV020")]
+    kept, kept_lines = _without_overlays(boxes, lines)
+    assert kept == [plate] and [k.raw for k in kept_lines] == ["CCV020"]
+    # The same time where no overlay prints beside it, and print twice the overlay's height beside
+    # it, are no part of it.
+    assert _without_overlays([clock, plate], lines[1:])[0] == [clock, plate]
+    tall = box(1030, 610, 120, 30)
+    assert tall in _without_overlays([date, tall], [lines[0], line("7AB123")])[0]
+
+
+def test_a_vanity_plate_of_letters_alone_is_read_but_never_before_a_plate(reader: PlateReader) -> None:
+    frame, _ = lane_frame("FZ RULZ", "US", plate_h=44)
+    plates = [r for r in reader.read(frame) if r.kind == "plate"]
+    assert plates and plates[0].text == "FZRULZ" and plates[0].country == "US"
+    assert plates[0].confidence < 0.5  # letters alone say little: HQ sees it is to be checked
+    # A word on the vehicle, larger than the plate, does not push the plate off the top.
+    frame, _ = lane_frame("01 A 123 BC", "UZ", plate_h=34)
+    cv2.putText(frame, "VOLVO", (420, 330), cv2.FONT_HERSHEY_SIMPLEX, 2.4, (240, 240, 240), 6, cv2.LINE_AA)
+    plates = [r for r in reader.read(frame) if r.kind == "plate"]
+    assert plates and plates[0].text == "01A123BC", [r.text for r in plates]
+
+
 @pytest.mark.parametrize(
     ("raw", "overlay"),
     [
@@ -365,6 +398,9 @@ def test_a_number_alone_never_stops_the_search_for_a_plate() -> None:
 
     assert not _convincing(candidate("6470604"))
     assert _convincing(candidate("01A123BC"))
+    # Nor a word alone: a fleet's livery is as crisp as a phone number, and fits a format that
+    # takes any letters.
+    assert not _convincing(candidate("FEDEX"))
 
 
 def test_a_reading_below_the_floor_leaves_its_place_to_the_next() -> None:
