@@ -16,7 +16,8 @@ is dark (dusk, an exposure set against headlights):
    each is cut from the full-resolution frame, scaled so the characters are ~52 px tall, detected
    and read again; where that read is not certain either, its line is read twice more, cut a
    little wider and a little narrower, and the three reads vote;
-5. only when no convincing plate came out of that does a second pass run the detector at up to
+5. only when no convincing plate came out of that (a number or a word alone never is, nor a plate
+   at the frame's edge) does a second pass run the detector at up to
    ``det_max_side`` for small, far plates (steps 2-4 again); a frame no larger than the coarse pass
    sees it is enlarged for that pass, up to twice;
 6. container codes (ISO 6346, check digit verified) and ADR hazard plates are looked for among all
@@ -74,6 +75,7 @@ REREAD_CHAR_PX = 52.0  # text height the closer look scales a candidate to (best
 # and the three reads vote: what a read hinged on where its crop began and ended is outvoted.
 RECUTS = (0.25, -0.1)
 DROP_COST = 0.5
+EDGE_PX = 2  # a text this close to the frame's edge may be cut by it
 DROP_CONF_COST = 2.0
 REPEAT_COST = 1.0  # reading a doubled digit or digit pair near the end once
 MISREAD_CODE_COST = 1.0  # a printed country code read with one letter wrong names its country less surely
@@ -194,7 +196,9 @@ class PlateReader:
         boxes, lines, cands = self._pass(img, coarse_side)
         others = self._others(boxes, lines)
         cands = _without_others_print(cands, others, img)
-        if fine_side > coarse_side * FINER and not (cands and _convincing(cands[0])):
+        # A plate at the frame's edge may be cut, or another lane's: no reason to stop looking either.
+        settled = bool(cands) and _convincing(cands[0]) and not _at_edge(cands[0].quad, img.shape)
+        if fine_side > coarse_side * FINER and not settled:
             boxes2, lines2, cands2 = self._pass(img, fine_side, skip=[c.rect for c in cands])
             boxes, lines = boxes + boxes2, lines + lines2
             cands = cands + cands2
@@ -769,6 +773,14 @@ def _prefer_large(cands: list[Candidate]) -> None:
     for c in cands:
         c.score = c.base + SIZE_WEIGHT * math.log(max(c.line_height, 1.0) / max(tallest, 1.0))
     cands.sort(key=lambda c: -c.score)
+
+
+def _at_edge(quad: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether a text reaches to within ``EDGE_PX`` of the frame's edge, where it may go on beyond
+    it (the detector's box reaches a little beyond the characters)."""
+    x0, y0 = quad.min(axis=0)
+    x1, y1 = quad.max(axis=0)
+    return bool(x0 <= EDGE_PX or y0 <= EDGE_PX or x1 >= shape[1] - 1 - EDGE_PX or y1 >= shape[0] - 1 - EDGE_PX)
 
 
 def _shape_score(quad: np.ndarray, box: TextBox | None) -> float:

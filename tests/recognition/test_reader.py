@@ -403,6 +403,33 @@ def test_a_number_alone_never_stops_the_search_for_a_plate() -> None:
     assert not _convincing(candidate("FEDEX"))
 
 
+def test_a_plate_cut_by_the_frames_edge_never_stops_the_search(reader: PlateReader) -> None:
+    # A us dev photo: the coarse pass read the next car's plate at the frame's top edge, and the
+    # plate of the vehicle in the lane, only the full-size pass finds, was never looked for.
+    from drivers.camera.synthetic import render_plate
+
+    plate = render_plate("01 A 123 BC", "UZ", 48)
+    sides: list[int] = []
+    detect = reader.detector.detect
+
+    def counting(img: np.ndarray, max_side: int | None = None, upscale: bool = False) -> list[TextBox]:
+        if img.shape[:2] == (720, 1280):
+            sides.append(int(max_side or 0))
+        return detect(img, max_side=max_side, upscale=upscale)
+
+    reader.detector.detect = counting  # type: ignore[method-assign]
+    try:
+        for top, passes in ((0, 2), (60, 1)):
+            frame = np.full((720, 1280, 3), 105, np.uint8)
+            frame[top : top + plate.shape[0], 500 : 500 + plate.shape[1]] = plate
+            sides.clear()
+            plates = [r for r in reader.read(frame) if r.kind == "plate"]
+            assert plates and plates[0].text == "01A123BC"
+            assert len(sides) == passes, (top, sides)
+    finally:
+        del reader.detector.detect
+
+
 def test_a_reading_below_the_floor_leaves_its_place_to_the_next() -> None:
     # us dev photo wts-lg-000014: "DG276U" corrected to the likelier format "DG2T6U", whose T the
     # recognizer gave almost nothing. The place must still report what was read there.
