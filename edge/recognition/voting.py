@@ -80,6 +80,11 @@ class PlateVoter:
         tracks = [t for t in self._tracks if t.kind == kind]
         if not tracks:
             return None
+        # A word (letters alone: a livery, a dealer's frame) is a plate only where the whole
+        # crossing read nothing else, as within one frame. Seen in every frame at a low
+        # confidence, it would otherwise outweigh a plate read well in a few.
+        if kind == "plate":
+            tracks = [t for t in tracks if not all(r.text.isalpha() for r in t.reads)] or tracks
         track = max(tracks, key=lambda t: (t.weight, len(t.reads)))
         text, pos_support = _vote(track.reads)
         agreeing = [r for r in track.reads if r.text == text]

@@ -55,6 +55,23 @@ def test_the_plate_seen_most_wins_over_a_stray_text() -> None:
     assert best is not None and best[0].text == "01A123BC" and best[2] == 4
 
 
+def test_a_word_seen_in_every_frame_is_the_plate_only_if_nothing_else_was_read() -> None:
+    # A truck's livery is read in every frame of the crossing; its plate, in the few frames it is
+    # near enough. Letters alone are a US personalised plate's format, at a low confidence.
+    v = PlateVoter()
+    for seq in range(30):
+        v.add(_read("SCANIA", 0.3, seq))
+    v.add(_read("01A123BC", 0.8, 30))
+    v.add(_read("01A123BC", 0.9, 31))
+    best = v.best()
+    assert best is not None and best[0].text == "01A123BC" and best[2] == 2
+    words = PlateVoter()
+    for seq in range(3):
+        words.add(_read("FZRULZ", 0.3, seq))
+    best = words.best()
+    assert best is not None and best[0].text == "FZRULZ" and best[2] == 3
+
+
 def test_kinds_are_voted_apart_and_empty_voter_gives_none() -> None:
     v = PlateVoter()
     assert v.best() is None
