@@ -210,6 +210,9 @@ class PlateReader:
         # reading before one is chosen per place: a correction the recognizer gave no weight to
         # must not take the place's other readings down with it.
         plates = _one_per_place(cands, self.cfg.min_confidence)
+        # A word is a plate only where nothing else is: beside a plate, it is the vehicle's lettering.
+        if any(not c.match.text.isalpha() for c in plates):
+            plates = [c for c in plates if not c.match.text.isalpha()]
         return [self._to_read(c) for c in plates] + others
 
     def _pass(
