@@ -75,9 +75,9 @@ REREAD_CHAR_PX = 52.0  # text height the closer look scales a candidate to (best
 # and the three reads vote: what a read hinged on where its crop began and ended is outvoted.
 RECUTS = (0.25, -0.1)
 DROP_COST = 0.5
-EDGE_PX = 2  # a text this close to the frame's edge may be cut by it
 DROP_CONF_COST = 2.0
 REPEAT_COST = 1.0  # reading a doubled digit or digit pair near the end once
+EDGE_PX = 2  # a text this close to the frame's edge may be cut by it
 MISREAD_CODE_COST = 1.0  # a printed country code read with one letter wrong names its country less surely
 BAND_LETTER_COST = 0.5  # a leading I, D, F... may be the EU band's code, or the plate's own letter
 CODE_CHARS = 11  # an ISO 6346 code: owner (3), category (1), serial (6), check digit (1)
