@@ -4,10 +4,10 @@ The payload is plain JSON so HQ can integrate in any language; ``schema`` names 
 that the journal fills at commit (``seq`` and ``integrity``) are absent until then: an event is not
 an event until it is durable.
 
-Payload ``customs.vehicle_event/1``::
+Payload ``customs.vehicle_event/2`` (version 1, which posts sent before 2026-11-29, lacks ``adr``)::
 
     {
-      "schema": "customs.vehicle_event/1",
+      "schema": "customs.vehicle_event/2",
       "event_id": "<uuid4>",
       "post_id": "uz-demo-01", "lane_id": "lane1",
       "seq": 17,                              # per-post, assigned by the journal at commit
@@ -17,6 +17,7 @@ Payload ``customs.vehicle_event/1``::
       "reads": [{camera, role, text, display, country, syntax, confidence, frames}],  # per camera
       "trailer_plate": {...} | null,
       "containers": [{code, valid, confidence, camera}],   # valid: the ISO 6346 check digit matched
+      "adr": [{hazard, un, confidence, camera}],           # orange dangerous-goods plates
       "weighing": {gross, tare, net, unit, stable_span_s, spread, readings, record_id, scale, axles} | null,
       "flags": {unreadable_plate, watchlist_hit, weight_mismatch, no_weighing},
       "declaration": {reference, declared_gross, unit} | null,
@@ -24,7 +25,7 @@ Payload ``customs.vehicle_event/1``::
       "integrity": {"prev_hash", "hash", "signature", "key_id", "public_key"}   # added by the journal
     }
 
-The JSON Schema in ``edge/contract_schemas/vehicle_event.v1.json`` is the contract; this is a map.
+The JSON Schema in ``edge/contract_schemas/vehicle_event.v2.json`` is the contract; this is a map.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 
 from edge import __version__
 
-SCHEMA = "customs.vehicle_event/1"
+SCHEMA = "customs.vehicle_event/2"
 
 
 def iso_time(ts: float | None) -> str | None:
@@ -59,6 +60,7 @@ class VehicleEvent:
     reads: list[dict[str, Any]] = field(default_factory=list)
     trailer_plate: dict[str, Any] | None = None
     containers: list[dict[str, Any]] = field(default_factory=list)
+    adr: list[dict[str, Any]] = field(default_factory=list)
     weighing: dict[str, Any] | None = None
     declaration: dict[str, Any] | None = None
     flags: dict[str, bool] = field(default_factory=dict)
@@ -85,6 +87,7 @@ class VehicleEvent:
             "reads": self.reads,
             "trailer_plate": self.trailer_plate,
             "containers": self.containers,
+            "adr": self.adr,
             "weighing": self.weighing,
             "flags": flags,
             "declaration": self.declaration,

@@ -122,6 +122,23 @@ def test_a_container_cameras_texts_never_vote_for_the_plate() -> None:
     assert [c["code"] for c in p["containers"]] == ["CSQU3054383"]
 
 
+def test_a_tankers_adr_plates_reach_the_event_once_each() -> None:
+    lane = CrossingAssembler("uz-01", "lane1", CROSSING, has_scale=True, voter_factory=PlateVoter,
+                             camera_roles={"front": "front", "rear": "rear"})
+    lane.vehicle_on(100.0)
+    lane.add_read(read("01A123BC", 100.5))
+    for i, conf in enumerate((0.7, 0.95, 0.8)):  # the front ADR plate, frame after frame
+        lane.add_read(read("33/1203", 100.6 + i * 0.1, conf=conf, kind="adr"))
+    lane.add_read(read("30/1202", 102.0, conf=0.9, camera="rear", kind="adr"))  # a second compartment
+    lane.vehicle_off(104.0)
+    (event,) = lane.tick(106.0)
+    p = event.payload()
+    assert p["schema"] == "customs.vehicle_event/2"
+    assert p["plate"]["text"] == "01A123BC"
+    assert p["adr"] == [{"hazard": "33", "un": "1203", "confidence": 0.95, "camera": "front"},
+                        {"hazard": "30", "un": "1202", "confidence": 0.9, "camera": "rear"}]
+
+
 def test_flush_on_shutdown_keeps_the_crossing_in_progress() -> None:
     lane = scale_lane()
     lane.vehicle_on(100.0)

@@ -45,10 +45,13 @@ def format_event(payload: dict[str, Any]) -> str:
     weighing = payload.get("weighing") or {}
     gross = weighing.get("gross")
     weight = f"{gross:g} {weighing.get('unit', '')}" if gross is not None else "no weight"
+    # customs.vehicle_event/2 on: the orange dangerous-goods plates, as hazard/UN
+    adr = [f"{a.get('hazard')}/{a.get('un')}" for a in payload.get("adr") or [] if isinstance(a, dict)]
+    dangerous = f" ADR {','.join(adr)}" if adr else ""
     return (
         f"{payload.get('post_id')}/{payload.get('lane_id')} #{payload.get('seq')} "
         f"{plate.get('display') or '(unreadable)'} {plate.get('country') or '??'} "
-        f"{weight} seen {payload.get('first_seen')} left {payload.get('left_at')}"
+        f"{weight}{dangerous} seen {payload.get('first_seen')} left {payload.get('left_at')}"
     )
 
 

@@ -67,6 +67,8 @@ def crossing_summary(ev: dict[str, Any]) -> dict[str, Any]:
         "confidence": plate.get("confidence") if plate else None,
         "trailer_plate": trailer.get("text") if trailer else None,
         "containers": [c.get("code") for c in ev.get("containers") or [] if isinstance(c, dict)],
+        # customs.vehicle_event/2 on: dangerous goods, as "hazard/UN" (33/1203: petrol)
+        "adr": [f"{a.get('hazard')}/{a.get('un')}" for a in ev.get("adr") or [] if isinstance(a, dict)],
         "gross": weighing.get("gross") if weighing else None,
         "unit": weighing.get("unit") if weighing else None,
         "declaration": decl.get("reference") if decl else None,
@@ -324,8 +326,9 @@ def _text(what: str, r: dict[str, Any]) -> str:
         for c in rows:
             dist = f" d={c['distance']}" if what == "plate" else ""
             weight = f"{c['gross']:g} {c['unit']}" if c["gross"] is not None else "-"
+            adr = f"  ADR {','.join(c['adr'])}" if c["adr"] else ""
             lines.append(f"  {c['first_seen'] or '-'}  {c['post_id']}/{c['lane_id']} #{c['seq']}  "
-                         f"{c['plate_display'] or '(unread)'}{dist}  {weight}  {','.join(c['flags'])}")
+                         f"{c['plate_display'] or '(unread)'}{dist}  {weight}{adr}  {','.join(c['flags'])}")
     elif what == "gaps":
         lines.append("OK: no gaps, no integrity failures" if r["ok"] else
                      f"{len(r['gaps'])} post(s) with gaps, {r['integrity_failures']} integrity failure(s)")

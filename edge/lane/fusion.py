@@ -212,6 +212,14 @@ class CrossingAssembler:
             if r.kind == "container"
         ]
         unique_containers = list({c["code"]: c for c in containers}.values())
+        # An orange plate is read as "hazard/UN"; the most confident read of each is kept.
+        adr: dict[str, dict[str, Any]] = {}
+        for r, _ in cur.reads:
+            hazard, _, un = r.text.partition("/")
+            if r.kind != "adr" or not un:
+                continue
+            if r.text not in adr or r.confidence > adr[r.text]["confidence"]:
+                adr[r.text] = {"hazard": hazard, "un": un, "confidence": round(r.confidence, 4), "camera": r.camera}
         self._store_crops(plate, trailer)
         ev = VehicleEvent(
             post_id=self.post_id,
@@ -223,6 +231,7 @@ class CrossingAssembler:
             reads=per_camera,
             trailer_plate=trailer,
             containers=unique_containers,
+            adr=list(adr.values()),
             weighing=weighing_payload(cur.weighing, cur.record_id) if cur.weighing else None,
             models=dict(self._models),
         )

@@ -23,6 +23,7 @@ def full_event(**over: Any) -> VehicleEvent:
         reads=[{"camera": "front", "role": "front", "text": "01A123BC", "display": "01 A 123 BC",
                 "country": "UZ", "syntax": "uz_private", "confidence": 0.93, "frames": 7}],
         containers=[{"code": "MSCU1234565", "valid": True, "confidence": 0.8, "camera": "rear"}],
+        adr=[{"hazard": "33", "un": "1203", "confidence": 0.9, "camera": "rear"}],
         weighing={"gross": 38240.0, "tare": None, "net": None, "unit": "kg", "stable_span_s": 1.6,
                   "spread": 20.0, "readings": 16, "record_id": "w-1", "scale": "sim://lane1"},
         declaration={"reference": "UZ-2026-1", "declared_gross": 30000.0, "unit": "kg"},

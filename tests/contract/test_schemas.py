@@ -21,29 +21,52 @@ SCHEMA_DIR = Path(contract.__file__).parent / contract.SCHEMA_DIR
 KINDS = ["vehicle_event", "key_rotation", "status", "telemetry", "ack", "command", "command_result", "diag_test"]
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_schema_files_are_valid_draft_2020_12_with_valid_examples(kind: str) -> None:
-    doc = json.loads((SCHEMA_DIR / f"{kind}.v1.json").read_text())
+# Every published version: a post in the field may still send an older one.
+VERSIONS = [(kind, 1) for kind in KINDS] + [("vehicle_event", 2)]
+
+
+@pytest.mark.parametrize(("kind", "version"), VERSIONS)
+def test_schema_files_are_valid_draft_2020_12_with_valid_examples(kind: str, version: int) -> None:
+    doc = json.loads((SCHEMA_DIR / f"{kind}.v{version}.json").read_text())
     Draft202012Validator.check_schema(doc)
     assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert doc["title"] == f"customs.{kind}/1"
+    assert doc["title"] == f"customs.{kind}/{version}"
     assert doc["examples"], "every schema carries at least one example for integrators"
     for example in doc["examples"]:
         contract.validate(kind, example)
-        assert example["schema"] == f"customs.{kind}/1"
+        assert example["schema"] == f"customs.{kind}/{version}"
 
 
 def test_every_shipped_schema_is_listed() -> None:
     assert sorted(contract.kinds()) == sorted(KINDS)
-    assert all(v == [1] for v in contract.kinds().values())
+    assert {k: v for k, v in contract.kinds().items() if v != [1]} == {"vehicle_event": [1, 2]}
 
 
-def test_vehicle_event_examples_are_really_signed_and_chained() -> None:
-    ex = contract.schema("vehicle_event")["examples"]
+@pytest.mark.parametrize("version", [1, 2])
+def test_vehicle_event_examples_are_really_signed_and_chained(version: int) -> None:
+    ex = contract.schema("vehicle_event", version)["examples"]
     first, second = ex[0], ex[1]
     h1 = verify_event(first, first["integrity"]["public_key"])
     verify_event(second, second["integrity"]["public_key"])
     assert second["integrity"]["prev_hash"] == h1
+
+
+def test_version_2_adds_the_adr_plates_and_version_1_stays_as_it_was() -> None:
+    p = committed(full_event().payload())
+    assert p["schema"] == "customs.vehicle_event/2"
+    assert p["adr"] == [{"hazard": "33", "un": "1203", "confidence": 0.9, "camera": "rear"}]
+    contract.validate("vehicle_event", p)
+    # What a post installed before version 2 sends is still valid, by its own tag.
+    old = {k: v for k, v in full_event().payload().items() if k != "adr"}
+    contract.validate("vehicle_event", committed({**old, "schema": "customs.vehicle_event/1"}))
+    with pytest.raises(ContractError, match="Additional properties"):
+        contract.validate("vehicle_event", committed({**old, "schema": "customs.vehicle_event/1", "adr": []}))
+    with pytest.raises(ContractError, match=r"'adr' is a required property"):
+        contract.validate("vehicle_event", committed(old))
+    bad = committed(full_event(adr=[{"hazard": "33", "un": "12034"}]).payload())
+    with pytest.raises(ContractError) as info:
+        contract.validate("vehicle_event", bad)
+    assert info.value.path == "$.adr[0].un"
 
 
 def test_code_payload_committed_by_the_journal_form_validates() -> None:
@@ -77,7 +100,7 @@ def test_uncommitted_payload_is_not_a_publishable_event() -> None:
         (lambda p: p["integrity"].__setitem__("hash", "XYZ"), "$.integrity.hash", "does not match"),
         (lambda p: p["flags"].__setitem__("watchlist_hit", "yes"), "$.flags.watchlist_hit", "is not of type"),
         (lambda p: p.__setitem__("plate_text", "01A123BC"), "$", "Additional properties"),
-        (lambda p: p.__setitem__("schema", "customs.vehicle_event/2"), "$", "no schema version 2"),
+        (lambda p: p.__setitem__("schema", "customs.vehicle_event/3"), "$", "no schema version 3"),
     ],
 )
 def test_violations_name_the_json_path(mutate: Any, path: str, words: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from edge.broker import BrokerHandle
+from edge.cli.hq import format_event
 from edge.hq.store import SqliteEventStore
 from edge.hq.subscriber import HQSubscriber, validate_payload
 from edge.outbox.journal import Journal
@@ -89,6 +90,22 @@ def test_gap_reported_by_number_then_filled(rig: Any, wait_for: WaitFor) -> None
     wait_for(lambda: wire.last_ack == 6, what="ack 6 once the gap is filled")
     assert store.missing_seqs(post_id) == []
     assert sorted(p["seq"] for p in seen) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_post_upgraded_to_version_2_goes_on_in_the_same_chain(rig: Any, wait_for: WaitFor) -> None:
+    from edge.hq.query import crossing_summary
+
+    post_id, journal, store, _sub, wire, _seen = rig
+    old = journal.append(event_payload(post_id, "lane1", 1)).payload
+    new = journal.append({**event_payload(post_id, "lane1", 2), "schema": "customs.vehicle_event/2",
+                          "adr": [{"hazard": "33", "un": "1203", "confidence": 0.9, "camera": "rear"}]}).payload
+    wire.send(old)
+    wire.send(new)
+    wait_for(lambda: wire.last_ack == 2, what="ack 2")
+    assert store.problems(post_id) == []
+    rows = {e["seq"]: crossing_summary(e) for e in store.recent(post_id, None, 10)}
+    assert rows[1]["adr"] == [] and rows[2]["adr"] == ["33/1203"]
+    assert " ADR 33/1203 " in format_event(new) and "ADR" not in format_event(old)
 
 
 def test_garbage_unknown_post_and_duplicates(rig: Any, wait_for: WaitFor, mqtt_broker: BrokerHandle) -> None:

@@ -55,6 +55,24 @@ def test_recent_crossings_per_post_and_lane(
     assert rc == 0 and "4 crossing(s)" in text and "(unread)" in text and "40C555DD" in text
 
 
+def test_a_crossings_adr_plates_are_listed(
+    store_url: str, store_factory: StoreFactory, chain: Callable[..., PostChain], capsys: pytest.CaptureFixture[str]
+) -> None:
+    post = chain()
+    store = store_factory()
+    hq = HQSubscriber("127.0.0.1", 1, store, keys={post.post_id: post.key.public_b64}, gap_grace_s=0)
+    for ev in (post.next(plate="01A123BC"),  # a version 1 event, from before the post's upgrade
+               post.next(plate="10B777AA", schema="customs.vehicle_event/2",
+                         adr=[{"hazard": "33", "un": "1203", "confidence": 0.9, "camera": "rear"},
+                              {"hazard": "30", "un": "1202"}])):
+        contract.validate("vehicle_event", ev)
+        hq.handle(Topics(post.post_id).events(ev["lane_id"]), json.dumps(ev).encode())
+    rc, out, _ = run(capsys, "recent", post.post_id, "--store", store_url, "--json")
+    assert rc == 0 and [c["adr"] for c in out["crossings"]] == [["33/1203", "30/1202"], []]
+    rc, text, _ = run(capsys, "recent", post.post_id, "--store", store_url)
+    assert rc == 0 and "10B777AA  38240 kg  ADR 33/1203,30/1202" in text
+
+
 def test_plate_search_finds_misreads_closest_first(
     store_url: str, store_factory: StoreFactory, chain: Callable[..., PostChain], capsys: pytest.CaptureFixture[str]
 ) -> None:
