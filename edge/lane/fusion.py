@@ -214,9 +214,9 @@ class CrossingAssembler:
         unique_containers = list({c["code"]: c for c in containers}.values())
         # An orange plate is read as "hazard/UN"; the most confident read of each is kept.
         adr: dict[str, dict[str, Any]] = {}
-        for r, _ in cur.reads:
-            hazard, _, un = r.text.partition("/")
-            if r.kind != "adr" or not un:
+        for r, _role in cur.reads:
+            hazard, slash, un = r.text.partition("/")
+            if r.kind != "adr" or not slash:
                 continue
             if r.text not in adr or r.confidence > adr[r.text]["confidence"]:
                 adr[r.text] = {"hazard": hazard, "un": un, "confidence": round(r.confidence, 4), "camera": r.camera}
