@@ -119,7 +119,9 @@ class Printer:
                 unit = weighing.get("unit", "")
                 truth = f"{v.display} {v.gross_kg:.0f} kg" if v is not None else "?"
                 if not weighing:
-                    mark = "closed at shutdown, no weighing" if v is not None else "no weighing"
+                    # The crossing closed with no stable weight: the vehicle left the scale too soon
+                    # (the scale raised its alarm), or the post stopped while it stood there.
+                    mark = "no weighing"
                 else:
                     mark = "ok" if plate_ok and weight_ok else "MISMATCH"
                 self.stream.write(
