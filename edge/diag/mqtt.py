@@ -233,7 +233,7 @@ def mqtt_check(broker: BrokerSection, post_id: str, *, timeout_s: float = 10.0) 
             return fail("no SUBACK for the test topic", "look at the broker's log")
         suback: ReasonCode = state["suback"]
         if suback.is_failure:
-            reason, fix = explain_reason(suback.value)
+            reason = explain_reason(suback.value)[0]  # the ACL is what refuses a post's own topic
             return fail(f"subscribing to {topics.diag_test} refused: {reason}",
                         "HQ's ACL must let the post read its own diag/test topic", suback.value)
         out["subscribed"] = True
@@ -244,7 +244,7 @@ def mqtt_check(broker: BrokerSection, post_id: str, *, timeout_s: float = 10.0) 
             return fail("the broker did not acknowledge the test message", "look at the broker's log")
         puback: ReasonCode = state["puback"]
         if puback.is_failure:
-            reason, fix = explain_reason(puback.value)
+            reason = explain_reason(puback.value)[0]
             return fail(f"publishing to {topics.diag_test} refused: {reason}",
                         "HQ's ACL must let the post write its own topics", puback.value)
         if not pump("echo"):
