@@ -148,7 +148,7 @@ class PostController:
             except Exception as err:  # the answer says what failed instead of silence
                 answer = processor.later_result(cmd, error=f"{type(err).__name__}: {err}")
             if self.uplink is not None:
-                self.uplink.publish(self.uplink.topics.cmd_result, answer, qos=1)
+                self.uplink.publish_command_result(answer)  # after the acceptance, never before it
 
         threading.Thread(target=run, name="diagnostics", daemon=True).start()
         return {"accepted": True, "report": "follows on cmd/result with the same id"}

@@ -111,6 +111,9 @@ class Uplink:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._outbox: collections.deque[tuple[str, bytes, int, bool]] = collections.deque(maxlen=100)
+        # Held while a command is handled and its first answer queued: a result that a handler's
+        # background work publishes later (publish_command_result) never overtakes that answer.
+        self._command_lock = threading.Lock()
         # Network-thread state (touched only there, read by status()).
         self._connected = False
         self._subscribed = False
@@ -163,6 +166,12 @@ class Uplink:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self._outbox.append((topic, data, qos, retain))
         self._wake.set()
+
+    def publish_command_result(self, payload: dict[str, Any]) -> None:
+        """Queue a command's later result (a report its handler finished in the background), after
+        the answer the handler gave at once, however fast the background work was."""
+        with self._command_lock:
+            self.publish(self.topics.cmd_result, payload, qos=1)
 
     def status(self) -> dict[str, Any]:
         count, oldest = self.journal.backlog()
@@ -393,13 +402,14 @@ class Uplink:
         if self.on_command is None:
             log.warning("uplink %s: received a command but no command handler is installed", self.post_id)
             return
-        try:
-            result = self.on_command(data)
-        except Exception as err:  # a handler bug must not take the uplink down
-            log.exception("command handler failed")
-            result = {"ok": False, "error": f"handler failed: {err}", "id": None}
-        if result is not None:
-            self.publish(self.topics.cmd_result, result, qos=1)
+        with self._command_lock:
+            try:
+                result = self.on_command(data)
+            except Exception as err:  # a handler bug must not take the uplink down
+                log.exception("command handler failed")
+                result = {"ok": False, "error": f"handler failed: {err}", "id": None}
+            if result is not None:
+                self.publish(self.topics.cmd_result, result, qos=1)
 
     # -- publishing --------------------------------------------------------------------------------
 

@@ -177,3 +177,27 @@ def test_commands_over_the_broker(
         listener.disconnect()
         listener.loop_stop()
         journal.close()
+
+
+def test_a_result_finished_in_the_background_never_overtakes_the_first_answer(tmp_path: Path) -> None:
+    # A diagnostics run answers "accepted" at once and its report later, from its own thread. A
+    # report quicker than the handler's return had reached HQ first (seen once under load).
+    journal = Journal(tmp_path / "journal.sqlite", PostKey.generate(), "p1")
+    uplink = Uplink(broker_section("127.0.0.1", 1), "p1", journal)
+    worker: list[threading.Thread] = []
+
+    def handler(data: bytes) -> dict[str, Any]:
+        t = threading.Thread(target=uplink.publish_command_result, args=({"report": "all well"},))
+        t.start()
+        worker.append(t)
+        time.sleep(0.3)  # the background work is done before the handler returns
+        return {"accepted": True}
+
+    uplink.on_command = handler
+    try:
+        uplink._handle_command(b"{}")
+        worker[0].join(5)
+        assert [json.loads(data) for _topic, data, _qos, _retain in uplink._outbox] == [
+            {"accepted": True}, {"report": "all well"}]
+    finally:
+        journal.close()
