@@ -12,6 +12,7 @@ from typing import Any
 
 from edge.config import BrokerSection, HQConfig, load_hq_config
 from edge.errors import ConfigError
+from edge.hq.query import adr_labels
 from edge.hq.store import EventStore, SqliteEventStore
 from edge.outbox.signing import PublicKeyLike
 
@@ -45,8 +46,7 @@ def format_event(payload: dict[str, Any]) -> str:
     weighing = payload.get("weighing") or {}
     gross = weighing.get("gross")
     weight = f"{gross:g} {weighing.get('unit', '')}" if gross is not None else "no weight"
-    # customs.vehicle_event/2 on: the orange dangerous-goods plates, as hazard/UN
-    adr = [f"{a.get('hazard')}/{a.get('un')}" for a in payload.get("adr") or [] if isinstance(a, dict)]
+    adr = adr_labels(payload)
     dangerous = f" ADR {','.join(adr)}" if adr else ""
     return (
         f"{payload.get('post_id')}/{payload.get('lane_id')} #{payload.get('seq')} "

@@ -46,6 +46,11 @@ def open_store_url(url: str) -> EventStore:
 # -- summaries -------------------------------------------------------------------------------------
 
 
+def adr_labels(ev: dict[str, Any]) -> list[str]:
+    """A crossing's orange ADR plates (customs.vehicle_event/2 on) as "hazard/UN": 33/1203 is petrol."""
+    return [f"{a.get('hazard')}/{a.get('un')}" for a in ev.get("adr") or [] if isinstance(a, dict)]
+
+
 def crossing_summary(ev: dict[str, Any]) -> dict[str, Any]:
     """The columns an officer scans; the full payload stays one ``recent``/``plate`` query away."""
     def obj(key: str) -> dict[str, Any] | None:
@@ -67,8 +72,7 @@ def crossing_summary(ev: dict[str, Any]) -> dict[str, Any]:
         "confidence": plate.get("confidence") if plate else None,
         "trailer_plate": trailer.get("text") if trailer else None,
         "containers": [c.get("code") for c in ev.get("containers") or [] if isinstance(c, dict)],
-        # customs.vehicle_event/2 on: dangerous goods, as "hazard/UN" (33/1203: petrol)
-        "adr": [f"{a.get('hazard')}/{a.get('un')}" for a in ev.get("adr") or [] if isinstance(a, dict)],
+        "adr": adr_labels(ev),
         "gross": weighing.get("gross") if weighing else None,
         "unit": weighing.get("unit") if weighing else None,
         "declaration": decl.get("reference") if decl else None,

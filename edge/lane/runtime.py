@@ -28,7 +28,7 @@ from edge.config import CameraSection, LaneSection
 from edge.events import VehicleEvent
 from edge.lane.fusion import CrossingAssembler, Screening
 from edge.recognition.gating import MotionGate
-from edge.recognition.reader import PlateReader
+from edge.recognition.reader import PlateReader, cut_by_edge
 from edge.recognition.types import PlateRead
 from edge.recognition.voting import PlateVoter
 from edge.weighing.records import WeighingRecords
@@ -166,7 +166,7 @@ class Lane:
             self.stats["frames_read"] += 1
             # A plate half out of view reads as a shorter, often still valid, plate: never vote with it.
             view = roi or (0, 0, frame.image.shape[1], frame.image.shape[0])
-            whole = [r for r in reads if not _cut_by_edge(r.box, view)]
+            whole = [r for r in reads if not cut_by_edge(r.box, view)]
             self.stats["plates_cut_by_edge"] += len(reads) - len(whole)
             reads = whole
             overview = _overview(frame.image) if reads else None
@@ -237,13 +237,6 @@ class Lane:
             "alarms": list(self.alarms),
             "alive": self.alive(),
         }
-
-
-def _cut_by_edge(box: tuple[int, int, int, int], view: tuple[int, int, int, int], margin: int = 3) -> bool:
-    """True when ``box`` touches the border of the region the reader looked at."""
-    x, y, w, h = box
-    vx, vy, vw, vh = view
-    return x <= vx + margin or y <= vy + margin or x + w >= vx + vw - margin or y + h >= vy + vh - margin
 
 
 def _overview(image: np.ndarray, width: int = 640) -> np.ndarray:

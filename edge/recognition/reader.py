@@ -57,7 +57,7 @@ from edge.recognition.ocr import (
     quad_height,
     quad_width,
 )
-from edge.recognition.syntax import SyntaxBook, SyntaxMatch
+from edge.recognition.syntax import SyntaxBook, SyntaxMatch, is_word
 from edge.recognition.types import PlateRead
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,6 @@ RECUTS = (0.25, -0.1)
 DROP_COST = 0.5
 DROP_CONF_COST = 2.0
 REPEAT_COST = 1.0  # reading a doubled digit or digit pair near the end once
-EDGE_PX = 2  # a text this close to the frame's edge may be cut by it
 MISREAD_CODE_COST = 1.0  # a printed country code read with one letter wrong names its country less surely
 BAND_LETTER_COST = 0.5  # a leading I, D, F... may be the EU band's code, or the plate's own letter
 CODE_CHARS = 11  # an ISO 6346 code: owner (3), category (1), serial (6), check digit (1)
@@ -196,8 +195,10 @@ class PlateReader:
         boxes, lines, cands = self._pass(img, coarse_side)
         others = self._others(boxes, lines)
         cands = _without_others_print(cands, others, img)
-        # A plate at the frame's edge may be cut, or another lane's: no reason to stop looking either.
-        settled = bool(cands) and _convincing(cands[0]) and not _at_edge(cands[0].quad, img.shape)
+        # A plate at the frame's edge may be cut, or another lane's: no reason to stop looking either
+        # (and a lane drops such a read, by the same rule).
+        view = (0, 0, img.shape[1], img.shape[0])
+        settled = bool(cands) and _convincing(cands[0]) and not cut_by_edge(cands[0].rect, view)
         if fine_side > coarse_side * FINER and not settled:
             boxes2, lines2, cands2 = self._pass(img, fine_side, skip=[c.rect for c in cands])
             boxes, lines = boxes + boxes2, lines + lines2
@@ -211,8 +212,8 @@ class PlateReader:
         # must not take the place's other readings down with it.
         plates = _one_per_place(cands, self.cfg.min_confidence)
         # A word is a plate only where nothing else is: beside a plate, it is the vehicle's lettering.
-        if any(not c.match.text.isalpha() for c in plates):
-            plates = [c for c in plates if not c.match.text.isalpha()]
+        if any(not is_word(c.match.text) for c in plates):
+            plates = [c for c in plates if not is_word(c.match.text)]
         return [self._to_read(c) for c in plates] + others
 
     def _pass(
@@ -756,7 +757,7 @@ def _convincing(c: Candidate) -> bool:
     Never a number or a word alone: phone numbers, fleet numbers and the words of a livery on the
     vehicle are what a coarse pass reads best, and a plate too small for it may be beside them.
     """
-    if c.match.text.isdigit() or c.match.text.isalpha():
+    if c.match.text.isdigit() or is_word(c.match.text):
         return False
     conf = _geo_mean(c.match.confs)
     return (not c.match.generic and conf >= 0.85) or conf >= 0.97
@@ -776,14 +777,6 @@ def _prefer_large(cands: list[Candidate]) -> None:
     for c in cands:
         c.score = c.base + SIZE_WEIGHT * math.log(max(c.line_height, 1.0) / max(tallest, 1.0))
     cands.sort(key=lambda c: -c.score)
-
-
-def _at_edge(quad: np.ndarray, shape: tuple[int, ...]) -> bool:
-    """Whether a text reaches to within ``EDGE_PX`` of the frame's edge, where it may go on beyond
-    it (the detector's box reaches a little beyond the characters)."""
-    x0, y0 = quad.min(axis=0)
-    x1, y1 = quad.max(axis=0)
-    return bool(x0 <= EDGE_PX or y0 <= EDGE_PX or x1 >= shape[1] - 1 - EDGE_PX or y1 >= shape[0] - 1 - EDGE_PX)
 
 
 def _shape_score(quad: np.ndarray, box: TextBox | None) -> float:
@@ -853,6 +846,14 @@ def _intersection(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) ->
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
     return max(0, min(ax + aw, bx + bw) - max(ax, bx)) * max(0, min(ay + ah, by + bh) - max(ay, by))
+
+
+def cut_by_edge(box: tuple[int, int, int, int], view: tuple[int, int, int, int], margin: int = 3) -> bool:
+    """True when ``box`` touches the border of the region the reader looked at, where the text may
+    go on beyond it."""
+    x, y, w, h = box
+    vx, vy, vw, vh = view
+    return x <= vx + margin or y <= vy + margin or x + w >= vx + vw - margin or y + h >= vy + vh - margin
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:

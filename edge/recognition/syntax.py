@@ -112,6 +112,12 @@ class SyntaxMatch:
 _TOKEN = re.compile(r"(\[[A-Z0-9]+\]|[DLX])(\{(\d+)(?:,(\d+))?\})?")
 
 
+def is_word(text: str) -> bool:
+    """Letters alone: a personalised plate (``us-vanity``), but as often a word on the vehicle (a
+    livery, a dealer's frame), so it is a plate only where nothing else was read."""
+    return text.isalpha()
+
+
 def _expand_group(group: str, letters: str) -> list[list[frozenset[str]]]:
     """All fixed-length position lists a pattern group like ``L{1,3}`` stands for."""
     pieces: list[list[list[frozenset[str]]]] = []

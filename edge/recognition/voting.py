@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from edge.plates import edit_distance
-from edge.recognition.syntax import SyntaxBook
+from edge.recognition.syntax import SyntaxBook, is_word
 from edge.recognition.types import PlateRead
 
 
@@ -84,7 +84,7 @@ class PlateVoter:
         # crossing read nothing else, as within one frame. Seen in every frame at a low
         # confidence, it would otherwise outweigh a plate read well in a few.
         if kind == "plate":
-            tracks = [t for t in tracks if not all(r.text.isalpha() for r in t.reads)] or tracks
+            tracks = [t for t in tracks if not all(is_word(r.text) for r in t.reads)] or tracks
         track = max(tracks, key=lambda t: (t.weight, len(t.reads)))
         text, pos_support = _vote(track.reads)
         agreeing = [r for r in track.reads if r.text == text]

@@ -282,12 +282,11 @@ def main(argv: list[str] | None = None) -> int:
             images.append(img)
             labels.append(encode(text, index))
         x = torch.from_numpy(np.stack([prepare(augment(img, rng)) for img in images]))
-        logits = net(x)
-        log_probs = torch.log_softmax(logits, -1).transpose(0, 1)  # T, N, C
+        log_probs = torch.log_softmax(net(x), -1)  # N, T, C
         loss = ctc(
-            log_probs,
+            log_probs.transpose(0, 1),  # T, N, C
             torch.tensor([c for lab in labels for c in lab]),
-            torch.full((len(labels),), log_probs.shape[0], dtype=torch.long),
+            torch.full((len(labels),), log_probs.shape[1], dtype=torch.long),
             torch.tensor([len(lab) for lab in labels]),
         )
         if teacher is not None:
@@ -295,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             # every time step, so what it knew of other lettering is not traded for these plates.
             with torch.no_grad():
                 target = torch.softmax(teacher(x), -1)
-            kd = torch.nn.functional.kl_div(torch.log_softmax(logits, -1), target, reduction="none").sum(-1).mean()
+            kd = torch.nn.functional.kl_div(log_probs, target, reduction="none").sum(-1).mean()
             loss = loss + args.keep * kd
         opt.zero_grad()
         loss.backward()
