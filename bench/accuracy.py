@@ -196,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--degrade", choices=sorted(DEGRADE), default=None,
+        # argparse %-formats help text, and the docstrings say "4% of the plate's width"
         help="change every photo as a post's camera might first: " + "; ".join(
-            f"{name}: {(f.__doc__ or '').strip().rstrip('.')}" for name, f in DEGRADE.items()),
+            f"{name}: {(f.__doc__ or '').strip().rstrip('.')}" for name, f in DEGRADE.items()).replace("%", "%%"),
     )
     ap.add_argument("-v", "--verbose", action="store_true", help="print every miss")
     args = ap.parse_args(argv)
