@@ -1,12 +1,17 @@
 """Per-stage latency of the plate reader and the frames a second one lane can sustain, on the
 synthetic camera's 1280x720 frames (and, with ``--photos``, on the benchmark photos).
 
-Run: ``.venv/bin/python -m bench.recognition_lane [--seconds 60] [--fps 4] [--threads 2]``
+Run: ``./dev bench recognition_lane [--seconds 60] [--fps 4] [--threads 2] [--photos us br]``
 
 It renders a lane's frames at ``--fps`` over ``--seconds`` of scene time (vehicles every 12 s), reads
 every frame in one process, and prints: median/p95 time per frame, the time each stage took (detector
 passes, recognizer batches), the sustainable frames a second (1 / mean time per frame), and how many
 vehicles were read exactly after voting across their frames.
+
+With ``--photos SPLIT...`` it reads the benchmark photos of those splits instead and prints, per split,
+where a photo's time goes: the detector's and the recognizer's milliseconds per photo (all their calls
+summed), and the rest (cropping, syntax, voting in Python). That split of the time is what decides
+which stage to make faster.
 """
 
 from __future__ import annotations
@@ -14,11 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import cv2
+
+from bench.accuracy import DEFAULT_DATASET, load_split
 from edge.config import RecognitionSection
 from edge.recognition.reader import PlateReader
 from edge.recognition.voting import PlateVoter
@@ -35,6 +45,38 @@ def _timed(stats: dict[str, list[float]], name: str, fn: Callable[..., Any]) -> 
     return wrapper
 
 
+def photo_stages(reader: PlateReader, stats: dict[str, list[float]], root: Path, split: str) -> dict[str, Any]:
+    """Each photo's time, and the detector's and recognizer's share of it (their calls summed)."""
+    rows: list[tuple[float, float, float, int, int]] = []  # total, detector, recognizer (s), their calls
+    for path, _box, _text in load_split(root, split):
+        img = cv2.imread(str(path))
+        if img is None:
+            continue
+        stats.clear()
+        t0 = time.perf_counter()
+        reader.read(img)
+        total = time.perf_counter() - t0
+        rows.append((total, sum(stats["detector"]), sum(stats["recognizer"]),
+                     len(stats["detector"]), len(stats["recognizer"])))
+    if not rows:
+        return {"photos": 0}
+
+    def ms(values: list[float]) -> dict[str, float]:
+        return {"median_ms": round(1000 * statistics.median(values), 1),
+                "mean_ms": round(1000 * statistics.fmean(values), 1)}
+
+    totals = [r[0] for r in rows]
+    return {
+        "photos": len(rows),
+        "photo": {**ms(totals), "p95_ms": round(1000 * sorted(totals)[int(0.95 * (len(totals) - 1))], 1)},
+        "detector": {**ms([r[1] for r in rows]), "calls_per_photo": round(statistics.fmean(r[3] for r in rows), 2)},
+        "recognizer": {**ms([r[2] for r in rows]), "calls_per_photo": round(statistics.fmean(r[4] for r in rows), 2)},
+        "rest": ms([r[0] - r[1] - r[2] for r in rows]),
+        "detector_share": round(sum(r[1] for r in rows) / sum(totals), 3),
+        "recognizer_share": round(sum(r[2] for r in rows) / sum(totals), 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     from drivers.camera.synthetic import SceneRenderer
     from drivers.sim.traffic import Traffic
@@ -45,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--det-max-side", type=int, default=1280)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--photos", nargs="+", metavar="SPLIT", default=None,
+                    help="time the stages on these splits of the benchmark photos instead of synthetic frames")
+    ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     args = ap.parse_args(argv)
 
     reader = PlateReader(RecognitionSection.model_validate({"threads": args.threads,
@@ -52,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     stats: dict[str, list[float]] = defaultdict(list)
     reader.detector.detect = _timed(stats, "detector", reader.detector.detect)  # type: ignore[method-assign]
     reader.recognizer.recognize = _timed(stats, "recognizer", reader.recognizer.recognize)  # type: ignore[method-assign]
+    if args.photos:
+        if not args.dataset.is_dir():
+            print(f"dataset not found at {args.dataset} (use --dataset)", file=sys.stderr)
+            return 2
+        print(json.dumps({split: photo_stages(reader, stats, args.dataset, split) for split in args.photos}))
+        return 0
 
     traffic = Traffic(seed=args.seed, epoch=0.0)
     scene = SceneRenderer(traffic, seed=args.seed)

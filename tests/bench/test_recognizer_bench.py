@@ -106,3 +106,22 @@ def test_the_pipeline_runs_on_degraded_photos(dataset: Path, capsys: pytest.Capt
     for name in accuracy.DEGRADE:
         assert accuracy.main(["--dataset", str(dataset), "--split", "xx", "--degrade", name]) == 0
         assert _last_json(capsys.readouterr().out)["xx"]["photos"] == len(PLATES)
+
+
+def test_stage_timing_on_photos_sums_to_the_photo(dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import recognition_lane
+
+    assert recognition_lane.main(["--photos", "xx", "--dataset", str(dataset)]) == 0
+    res = _last_json(capsys.readouterr().out)["xx"]
+    assert res["photos"] == 3
+    assert res["detector"]["calls_per_photo"] >= 1 and res["recognizer"]["calls_per_photo"] >= 1
+    assert 0 < res["detector_share"] < 1 and 0 < res["recognizer_share"] < 1
+    assert res["detector_share"] + res["recognizer_share"] <= 1
+    assert res["photo"]["p95_ms"] >= res["photo"]["median_ms"] > 0
+
+
+def test_stage_timing_names_a_missing_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import recognition_lane
+
+    assert recognition_lane.main(["--photos", "xx", "--dataset", str(tmp_path / "nowhere")]) == 2
+    assert "dataset not found" in capsys.readouterr().err
