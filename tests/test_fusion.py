@@ -139,6 +139,24 @@ def test_a_tankers_adr_plates_reach_the_event_once_each() -> None:
                         {"hazard": "30", "un": "1202", "confidence": 0.9, "camera": "rear"}]
 
 
+def test_each_container_is_reported_once_from_its_best_frame() -> None:
+    lane = CrossingAssembler("uz-01", "lane1", CROSSING, has_scale=True, voter_factory=PlateVoter,
+                             camera_roles={"front": "front", "left": "container", "right": "container"})
+    lane.vehicle_on(100.0)
+    lane.add_read(read("01A123BC", 100.5))
+    # Two containers on one chassis; the first seen best by the left camera, then worse by the right.
+    lane.add_read(read("CSQU3054383", 101.0, conf=0.92, camera="left", kind="container"))
+    lane.add_read(read("CSQU3054383", 101.4, conf=0.61, camera="right", kind="container"))
+    lane.add_read(read("MSKU1234565", 101.2, conf=0.8, camera="right", kind="container"))
+    lane.vehicle_off(104.0)
+    (event,) = lane.tick(106.0)
+    p = event.payload()
+    assert p["containers"] == [
+        {"code": "CSQU3054383", "valid": True, "confidence": 0.92, "camera": "left"},
+        {"code": "MSKU1234565", "valid": True, "confidence": 0.8, "camera": "right"},
+    ]
+
+
 def test_flush_on_shutdown_keeps_the_crossing_in_progress() -> None:
     lane = scale_lane()
     lane.vehicle_on(100.0)

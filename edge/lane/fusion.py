@@ -206,20 +206,17 @@ class CrossingAssembler:
     def _finish(self, cur: _Crossing, left_at: float) -> VehicleEvent:
         self.crossings += 1
         plate, trailer, per_camera = self._fuse(cur)
-        containers = [
-            {"code": r.text, "valid": iso6346_valid(r.text), "confidence": round(r.confidence, 4), "camera": r.camera}
-            for r, _ in cur.reads
-            if r.kind == "container"
-        ]
-        unique_containers = list({c["code"]: c for c in containers}.values())
-        # An orange plate is read as "hazard/UN"; the most confident read of each is kept.
+        # Each container code and each orange plate ("hazard/UN") once, as its most confident read.
+        containers: dict[str, dict[str, Any]] = {}
         adr: dict[str, dict[str, Any]] = {}
         for r, _role in cur.reads:
-            hazard, slash, un = r.text.partition("/")
-            if r.kind != "adr" or not slash:
-                continue
-            if r.text not in adr or r.confidence > adr[r.text]["confidence"]:
-                adr[r.text] = {"hazard": hazard, "un": un, "confidence": round(r.confidence, 4), "camera": r.camera}
+            if r.kind == "container":
+                entry = {"code": r.text, "valid": iso6346_valid(r.text), "confidence": round(r.confidence, 4),
+                         "camera": r.camera}
+                _keep_most_confident(containers, r.text, entry)
+            elif (parts := r.hazard_un) is not None:
+                entry = {"hazard": parts[0], "un": parts[1], "confidence": round(r.confidence, 4), "camera": r.camera}
+                _keep_most_confident(adr, r.text, entry)
         self._store_crops(plate, trailer)
         ev = VehicleEvent(
             post_id=self.post_id,
@@ -230,7 +227,7 @@ class CrossingAssembler:
             plate=plate,
             reads=per_camera,
             trailer_plate=trailer,
-            containers=unique_containers,
+            containers=list(containers.values()),
             adr=list(adr.values()),
             weighing=weighing_payload(cur.weighing, cur.record_id) if cur.weighing else None,
             models=dict(self._models),
@@ -323,3 +320,10 @@ def _plate_payload(voter: Voter | None) -> dict[str, Any] | None:
         "crop_sha256": None,
         "overview_sha256": None,
     }
+
+
+def _keep_most_confident(kept: dict[str, dict[str, Any]], key: str, entry: dict[str, Any]) -> None:
+    """A code read in many frames is reported once, from the frame that read it best (its camera
+    and confidence belong together)."""
+    if key not in kept or entry["confidence"] > kept[key]["confidence"]:
+        kept[key] = entry

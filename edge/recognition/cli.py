@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -23,6 +23,9 @@ import numpy as np
 from edge.config import RecognitionSection
 from edge.errors import EdgeError
 from edge.recognition.types import PlateRead
+
+if TYPE_CHECKING:
+    from edge.recognition.voting import PlateVoter
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +53,9 @@ def _result_json(reads: list[PlateRead]) -> dict[str, Any]:
             if r.kind == "container"
         ],
         "adr": [
-            {"hazard": r.text.split("/")[0], "un": r.text.split("/")[-1], "confidence": r.confidence,
-             "box": list(r.box)}
+            {"hazard": parts[0], "un": parts[1], "confidence": r.confidence, "box": list(r.box)}
             for r in reads
-            if r.kind == "adr"
+            if (parts := r.hazard_un) is not None
         ],
     }
 
@@ -169,21 +171,8 @@ def _read_video(
         nonlocal voter
         if voter is None:
             return
-        best = voter.best("plate")
         line: dict[str, Any] = {"file": str(path), "crossing": len(out), "start_s": round(start, 2),
-                                "end_s": round(last_seen, 2), "frames": len(voter)}
-        if best is not None:
-            read, conf, support = best
-            line["plate"] = {**_plate_json(read), "confidence": conf, "frame_seq": read.frame_seq,
-                             "supporting_frames": support}
-        containers = voter.best("container")
-        line["containers"] = [] if containers is None else [
-            {"code": containers[0].text, "display": containers[0].display, "confidence": containers[1]}
-        ]
-        adr = voter.best("adr")
-        line["adr"] = [] if adr is None else [{"hazard": adr[0].text.split("/")[0],
-                                               "un": adr[0].text.split("/")[-1], "confidence": adr[1]}]
-        line["plates"] = sorted({r.text for r in voter.reads() if r.kind == "plate"})
+                                "end_s": round(last_seen, 2), "frames": len(voter), **crossing_reads(voter)}
         out.append(line)
         voter = None
 
@@ -215,6 +204,27 @@ def _read_video(
         out.append({"file": str(path), "crossing": None, "frames": frames_read, "plates": [],
                     "containers": [], "adr": []})
     return out
+
+
+def crossing_reads(voter: PlateVoter) -> dict[str, Any]:
+    """What one crossing of a video read: its plate by vote, each container and orange plate voted on
+    by itself (a truck may carry two containers), and every plate text seen, for the technician;
+    words (letters alone) only where nothing else was read, as the reader and the vote treat them."""
+    from edge.recognition.syntax import is_word
+
+    line: dict[str, Any] = {}
+    best = voter.best("plate")
+    if best is not None:
+        read, conf, support = best
+        line["plate"] = {**_plate_json(read), "confidence": conf, "frame_seq": read.frame_seq,
+                         "supporting_frames": support}
+    line["containers"] = [{"code": read.text, "display": read.display, "confidence": conf}
+                          for read, conf, _ in voter.each("container")]
+    line["adr"] = [{"hazard": parts[0], "un": parts[1], "confidence": conf}
+                   for read, conf, _ in voter.each("adr") if (parts := read.hazard_un) is not None]
+    texts = {r.text for r in voter.reads() if r.kind == "plate"}
+    line["plates"] = sorted({t for t in texts if not is_word(t)} or texts)
+    return line
 
 
 def _with_frame(r: PlateRead, seq: int, t: float) -> PlateRead:

@@ -33,6 +33,15 @@ class PlateRead:
     kind: str = "plate"  # "plate", "container", "adr"
     evidence: ReadEvidence | None = None
 
+    @property
+    def hazard_un(self) -> tuple[str, str] | None:
+        """An ADR plate's (hazard number, UN number), which the reader writes as ``hazard/UN``; None
+        for any other read, or an ADR read without its second line."""
+        if self.kind != "adr":
+            return None
+        hazard, slash, un = self.text.partition("/")
+        return (hazard, un) if slash and hazard and un else None
+
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["box"] = list(self.box)

@@ -85,7 +85,15 @@ class PlateVoter:
         # confidence, it would otherwise outweigh a plate read well in a few.
         if kind == "plate":
             tracks = [t for t in tracks if not all(is_word(r.text) for r in t.reads)] or tracks
-        track = max(tracks, key=lambda t: (t.weight, len(t.reads)))
+        return self._fused(max(tracks, key=lambda t: (t.weight, len(t.reads))))
+
+    def each(self, kind: str) -> list[tuple[PlateRead, float, int]]:
+        """Every track of ``kind`` voted on by itself, the most read first: a truck carries two
+        containers, or orange plates with different numbers, and each is reported."""
+        tracks = sorted((t for t in self._tracks if t.kind == kind), key=lambda t: (-t.weight, -len(t.reads)))
+        return [self._fused(t) for t in tracks]
+
+    def _fused(self, track: _Track) -> tuple[PlateRead, float, int]:
         text, pos_support = _vote(track.reads)
         agreeing = [r for r in track.reads if r.text == text]
         if agreeing:

@@ -64,6 +64,31 @@ def test_video_gives_one_line_per_crossing(tmp_path: Path, capsys: pytest.Captur
     assert lines[0]["end_s"] < lines[1]["start_s"]
 
 
+def test_a_crossings_line_lists_every_container_and_no_word_beside_a_plate() -> None:
+    from edge.recognition.types import PlateRead
+    from edge.recognition.voting import PlateVoter
+
+    def r(text: str, conf: float, seq: int, kind: str = "plate") -> PlateRead:
+        return PlateRead(text=text, confidence=conf, box=(10, 10, 100, 30), display=text, frame_seq=seq, kind=kind)
+
+    voter = PlateVoter()
+    for seq in range(3):
+        voter.add(r("01A123BC", 0.9, seq))
+        voter.add(r("DOMINION", 0.4, seq))  # the dealer's frame around the plate
+        voter.add(r("CSQU3054383", 0.9, seq, kind="container"))
+        voter.add(r("MSKU1234565", 0.8, seq, kind="container"))
+        voter.add(r("33/1203", 0.85, seq, kind="adr"))
+    line = cli.crossing_reads(voter)
+    assert line["plate"]["text"] == "01A123BC" and line["plate"]["supporting_frames"] == 3
+    assert line["plates"] == ["01A123BC"]
+    assert [c["code"] for c in line["containers"]] == ["CSQU3054383", "MSKU1234565"]
+    assert [(a["hazard"], a["un"]) for a in line["adr"]] == [("33", "1203")]
+
+    words_only = PlateVoter()
+    words_only.add(r("SGTE", 0.7, 0))  # a personalised plate of letters alone is still a plate
+    assert cli.crossing_reads(words_only)["plates"] == ["SGTE"]
+
+
 def test_bad_roi_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([str(tmp_path / "x.png"), "--roi", "1,2,3"]) == 2
     assert "--roi" in capsys.readouterr().err

@@ -90,3 +90,16 @@ def test_more_agreeing_frames_raise_the_confidence() -> None:
     a, b = one.best(), many.best()
     assert a is not None and b is not None
     assert b[1] > a[1]
+
+
+def test_each_track_of_a_kind_is_voted_on_by_itself() -> None:
+    v = PlateVoter()
+    for seq, (text, conf) in enumerate([("CSQU3054383", 0.9), ("MSKU1234565", 0.7), ("CSQU3054383", 0.8),
+                                        ("CSQU3O54383", 0.5), ("MSKU1234565", 0.75)]):
+        v.add(_read(text, conf, seq, kind="container"))
+    v.add(_read("01A123BC", 0.9, 9))
+    each = v.each("container")
+    assert [(r.text, frames) for r, _, frames in each] == [("CSQU3054383", 3), ("MSKU1234565", 2)]
+    assert v.each("adr") == []
+    best = v.best("container")
+    assert best is not None and best[0].text == "CSQU3054383"
