@@ -17,10 +17,7 @@ import cv2
 import numpy as np
 
 from edge.errors import ModelError
-
-DIGITS = "0123456789"
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-ALNUM = DIGITS + LETTERS
+from edge.recognition.alphabet import ALNUM
 
 # Characters a recognizer may print for the Latin letters on a plate: Cyrillic and Greek look-alikes
 # (Russian, Kazakh and Kyrgyz plates use only letters that look like Latin ones).

@@ -22,10 +22,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import ConfigError
-
-DIGITS = "0123456789"
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-ALNUM = DIGITS + LETTERS
+from edge.recognition.alphabet import ALNUM, DIGITS, LETTERS
 
 # The classic confusions of plate OCR, in the direction a syntax may demand.
 TO_DIGIT: dict[str, str] = {
