@@ -3,7 +3,8 @@
 Technicians use it to check what a camera's view yields; HQ uses it on evidence pictures. An image
 gives one line; a video gives one line per crossing (plates seen in consecutive sampled frames, a
 crossing ending when no plate has been seen for ``--gap`` seconds of video), voted across frames
-exactly as the lane does. A file that cannot be read gives a line with ``error`` and the command
+exactly as the lane does, each printed as soon as its crossing has ended, with the video's progress
+on stderr (``-q`` for none). A file that cannot be read gives a line with ``error`` and the command
 carries on with the next file; the exit status is 1 when any file failed.
 """
 
@@ -14,6 +15,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--roi", type=str, help="x,y,w,h in pixels: read only this region")
     ap.add_argument("--fps", type=float, default=5.0, help="video: frames a second to read (default 5)")
     ap.add_argument("--gap", type=float, default=2.0, help="video: seconds without a plate that end a crossing")
+    ap.add_argument("-q", "--quiet", action="store_true", help="video: no progress on stderr")
     return ap
 
 
@@ -118,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 _emit(_read_image(reader, path, roi))
             else:
-                for line in _read_video(reader, path, roi, args.fps, args.gap, cfg):
+                progress = None if args.quiet else _Progress(path.name)
+                for line in _read_video(reader, path, roi, args.fps, args.gap, cfg, progress):
                     _emit(line)
         except (EdgeError, ValueError, OSError) as err:
             failed = True
@@ -146,8 +150,11 @@ def _read_image(reader: Any, path: Path, roi: tuple[int, int, int, int] | None) 
 
 def _read_video(
     reader: Any, path: Path, roi: tuple[int, int, int, int] | None, fps: float, gap: float,
-    cfg: RecognitionSection,
-) -> list[dict[str, Any]]:
+    cfg: RecognitionSection, progress: Callable[[float, float | None, int], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Each crossing's line as soon as the crossing has ended (``gap`` seconds of video without a
+    plate), so a long evidence video shows its results while it is read; ``progress`` is told the
+    video time read, the video's length where the file says it, and the crossings so far."""
     from edge.recognition.syntax import SyntaxBook
     from edge.recognition.voting import PlateVoter
 
@@ -160,21 +167,24 @@ def _read_video(
     src_fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     if not np.isfinite(src_fps) or src_fps <= 0:
         src_fps = 25.0
+    n_frames = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    length = n_frames / src_fps if np.isfinite(n_frames) and n_frames > 0 else None
     step = max(1, round(src_fps / max(fps, 0.1)))
-    out: list[dict[str, Any]] = []
+    crossings = 0
     voter: PlateVoter | None = None
     start = last_seen = 0.0
     index = 0
     frames_read = 0
 
-    def close() -> None:
-        nonlocal voter
+    def close() -> dict[str, Any] | None:
+        nonlocal voter, crossings
         if voter is None:
-            return
-        line: dict[str, Any] = {"file": str(path), "crossing": len(out), "start_s": round(start, 2),
+            return None
+        line: dict[str, Any] = {"file": str(path), "crossing": crossings, "start_s": round(start, 2),
                                 "end_s": round(last_seen, 2), "frames": len(voter), **crossing_reads(voter)}
-        out.append(line)
+        crossings += 1
         voter = None
+        return line
 
     try:
         while True:
@@ -184,26 +194,61 @@ def _read_video(
             if index % step == 0:
                 frames_read += 1
                 t = index / src_fps
+                if voter is not None and t - last_seen > gap and (line := close()) is not None:
+                    yield line
                 reads = reader.read(frame, roi)
                 if reads:
-                    if voter is not None and t - last_seen > gap:
-                        close()
                     if voter is None:
                         voter = PlateVoter(book)
                         start = t
                     for r in reads:
                         voter.add(_with_frame(r, index, t))
                     last_seen = t
+                if progress is not None:
+                    progress(t, length, crossings)
             index += 1
     finally:
         cap.release()
-    close()
+    if (line := close()) is not None:
+        yield line
     if frames_read == 0:
         raise ValueError(f"{path}: no frame could be decoded")
-    if not out:
-        out.append({"file": str(path), "crossing": None, "frames": frames_read, "plates": [],
-                    "containers": [], "adr": []})
-    return out
+    if progress is not None:
+        progress(length if length is not None else index / src_fps, length, crossings)
+    if not crossings:
+        yield {"file": str(path), "crossing": None, "frames": frames_read, "plates": [], "containers": [], "adr": []}
+
+
+class _Progress:
+    """Video progress on stderr, never on stdout (which carries the JSON lines): a line redrawn in
+    place on a terminal, else a line at each tenth of the video (or every 30 s of it, where the file
+    does not say its length)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tty = sys.stderr.isatty()
+        self.last_mark = -1
+        self.last_draw = 0.0
+
+    def __call__(self, t: float, length: float | None, crossings: int) -> None:
+        done = length is not None and t >= length
+        if length:
+            mark = int(10 * min(t, length) / length)
+            text = f"{self.name}: {t:.1f} of {length:.1f} s read ({100 * min(t, length) / length:.0f}%), "
+        else:
+            mark = int(t // 30)
+            text = f"{self.name}: {t:.1f} s read, "
+        text += f"{crossings} crossing{'' if crossings == 1 else 's'}"
+        if self.tty:
+            now = time.monotonic()
+            if done or now - self.last_draw >= 0.2:
+                self.last_draw = now
+                sys.stderr.write("\r" + text + ("\n" if done else ""))
+                sys.stderr.flush()
+        elif mark != self.last_mark or done:
+            self.last_mark = mark
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
 
 
 def crossing_reads(voter: PlateVoter) -> dict[str, Any]:

@@ -41,10 +41,9 @@ def test_images_one_line_each_and_bad_files_reported(tmp_path: Path, capsys: pyt
     assert "error" in lines[3]
 
 
-def test_video_gives_one_line_per_crossing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "lane.avi"
-    fps = 10
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (1280, 720))
+def _two_crossings(path: Path) -> Path:
+    """Two vehicles, each 0.6 s in view, each followed by 3 s of empty lane: 7.2 s at 10 fps."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10, (1280, 720))
     assert writer.isOpened()
     empty = np.full((720, 1280, 3), 105, np.uint8)
     try:
@@ -56,12 +55,47 @@ def test_video_gives_one_line_per_crossing(tmp_path: Path, capsys: pytest.Captur
                 writer.write(empty)
     finally:
         writer.release()
+    return path
+
+
+def test_video_gives_one_line_per_crossing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _two_crossings(tmp_path / "lane.avi")
     rc = cli.main([str(path), "--fps", "5", "--gap", "1.5"])
-    lines = _lines(capsys)
+    captured = capsys.readouterr()
+    lines = [json.loads(x) for x in captured.out.splitlines() if x.strip()]
     assert rc == 0
     assert [ln["plate"]["text"] for ln in lines] == ["01A123BC", "30555XYZ"]
     assert all(ln["plate"]["supporting_frames"] >= 2 for ln in lines)
     assert lines[0]["end_s"] < lines[1]["start_s"]
+    # Progress goes to stderr only (stdout is all JSON): a line at each tenth of the video here,
+    # where stderr is no terminal, the last at 100% with both crossings counted.
+    progress = captured.err.strip().splitlines()
+    assert len(progress) >= 5 and all(p.startswith("lane.avi: ") for p in progress)
+    assert progress[-1] == "lane.avi: 7.2 of 7.2 s read (100%), 2 crossings"
+
+
+def test_video_progress_can_be_silenced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _two_crossings(tmp_path / "lane.avi")
+    assert cli.main([str(path), "--fps", "2", "--gap", "1.5", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and len(_lines_of(captured.out)) == 2
+
+
+def test_a_crossing_is_reported_when_it_ends_not_when_the_video_does(tmp_path: Path) -> None:
+    from edge.recognition.reader import PlateReader
+
+    path = _two_crossings(tmp_path / "lane.avi")
+    seen: list[float] = []
+    lines = cli._read_video(PlateReader(), path, None, 2.0, 1.5, cli.RecognitionSection(),
+                            progress=lambda t, length, n: seen.append(t))
+    first = next(lines)
+    assert first["plate"]["text"] == "01A123BC"
+    assert 1.5 < max(seen) < 4.0  # it ended 1.5 s after its last plate (0.5 s), long before the 7.2 s end
+    assert [ln["plate"]["text"] for ln in lines] == ["30555XYZ"]
+
+
+def _lines_of(out: str) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in out.splitlines() if x.strip()]
 
 
 def test_a_crossings_line_lists_every_container_and_no_word_beside_a_plate() -> None:
