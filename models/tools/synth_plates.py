@@ -9,14 +9,17 @@ and open fonts can supply in any number.
 Each sample is a registration drawn from one syntax variant (region codes respected), its display
 groups spaced as plates space them, set in one of the fonts in dark ink on a light plate ground
 (white, yellow or grey), cropped to the text with the margin our detector leaves, and returned with
-its label. The training tool degrades it further (blur, noise, tilt, JPEG).
+its label. A share of them (``--worn``) is drawn on a worn plate instead: border, bolts and band
+lettering at the crop's edges, emblems or dashes between groups, coloured or faded ink, stains. The
+training tool degrades every line further (blur, noise, tilt, low resolution, JPEG).
 
 Fonts are fetched at training time only, never at run time: OFL-licensed condensed grotesques close
 to plate lettering, from the npm registry's `@fontsource` packages (WOFF files, which Pillow reads):
 
     python models/tools/synth_plates.py --fetch-fonts DIR
 
-Needs Pillow (training only). Preview a few: `python models/tools/synth_plates.py --fonts DIR --show OUT.png`.
+Needs Pillow (training only). Preview a few: `python models/tools/synth_plates.py --fonts DIR --show OUT.png
+[--worn 1]`.
 """
 
 from __future__ import annotations
@@ -95,8 +98,14 @@ def sample_text(syntax: Any, rng: random.Random) -> str:
     raise ValueError(f"{syntax.name}: no registration with {syntax.min_letters} letters and {syntax.min_digits} digits")
 
 
-def render_line(display: str, font_path: Path, rng: random.Random, height: int = 48) -> np.ndarray:
-    """One plate's text as the reader crops it: a BGR image ``height`` px tall."""
+def render_line(display: str, font_path: Path, rng: random.Random, height: int = 48, worn: bool = False) -> np.ndarray:
+    """One plate's text as the reader crops it: a BGR image ``height`` px tall.
+
+    ``worn`` draws the plate around the text as lane cameras see it (``_render_worn``); otherwise the
+    text is set clean, dark on a light ground.
+    """
+    if worn:
+        return _render_worn(display, font_path, rng, height)
     from PIL import Image, ImageDraw, ImageFont
 
     size = 64
@@ -119,17 +128,125 @@ def render_line(display: str, font_path: Path, rng: random.Random, height: int =
     return cv2.resize(out, (max(8, int(out.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
 
 
-def samples(fonts: list[Path], rng: random.Random) -> Any:
-    """An endless stream of (image, label): every syntax variant equally often, any font. The dev
-    splits' countries (US, BR) are left out, so their photos measure what training taught about
-    plates in general rather than about their own formats."""
+# RGB. Plates print in black, navy, maroon or green; a few are light on dark.
+INKS = [((20, 20, 20), 0.45), ((20, 40, 115), 0.2), ((140, 30, 35), 0.15), ((25, 90, 40), 0.1), ((70, 70, 70), 0.1)]
+LIGHT_GROUNDS = [(236, 236, 236), (245, 245, 240), (245, 215, 120), (205, 205, 200), (215, 230, 245), (245, 225, 230)]
+DARK_GROUNDS = [(25, 35, 80), (20, 20, 20), (110, 25, 30), (30, 70, 40)]
+BAND_WORDS = ["TOSHKENT", "SAMARQAND", "QAZAQSTAN", "KYRGYZSTAN", "TOJIKISTON", "TURKMENISTAN", "AFGHANISTAN",
+              "ROSSIYA", "TURKIYE", "IRAN", "EUROPA", "TRANSIT", "REPUBLIC", "BORDER", "COUNTY", "DEALER"]
+
+
+def _pick(weighted: list[tuple[Any, float]], rng: random.Random) -> Any:
+    return rng.choices([v for v, _ in weighted], weights=[w for _, w in weighted])[0]
+
+
+def _render_worn(display: str, font_path: Path, rng: random.Random, height: int) -> np.ndarray:
+    """The text on its plate, as our detector's box cuts it out of a lane frame: the plate's border,
+    bolts and small band lettering at the crop's edges, a separator or an emblem between groups,
+    coloured or embossed ink, tinted and stained grounds, low contrast.
+
+    Why: the dev photos' crops look like that (models/README.md), and clean lines taught the
+    recognizer nothing it did not know (training loss near 0 within a hundred steps).
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    size = 64
+    font = ImageFont.truetype(str(font_path), size)
+    _, y0, _, y1 = font.getbbox("0A")
+    ch = y1 - y0
+    spacing = rng.uniform(-0.02, 0.14) * size
+    # Layout: each character, and between groups a gap that is blank, a dash, a dot or an emblem.
+    items: list[tuple[str, float, str]] = []  # (kind, width, what)
+    for gi, group in enumerate(display.split(" ")):
+        if gi:
+            kind = _pick([("space", 0.6), ("dash", 0.12), ("dot", 0.06), ("emblem", 0.22)], rng)
+            width = {"space": font.getlength(" ") * rng.uniform(0.6, 2.0), "dash": font.getlength("-"),
+                     "dot": font.getlength("·"), "emblem": ch * rng.uniform(0.5, 0.9)}[kind]
+            items.append((kind, width + spacing, kind))
+        items.extend(("char", font.getlength(c) + spacing, c) for c in group)
+    text_w = sum(w for _, w, _ in items) - spacing
+    mx, mt, mb = (rng.uniform(0.1, 0.6) * ch, rng.uniform(0.25, 0.9) * ch, rng.uniform(0.25, 0.9) * ch)
+    w_img, h_img = int(text_w + 2 * mx), int(ch + mt + mb)
+    dark = rng.random() < 0.08
+    ground = rng.choice(DARK_GROUNDS if dark else LIGHT_GROUNDS)
+    ink = rng.choice([(240, 240, 240), (245, 215, 90)]) if dark else _pick(INKS, rng)
+    if not dark and rng.random() < 0.15:  # faded ink, or a reflective ground washing it out
+        k = rng.uniform(0.35, 0.6)
+        ink = tuple(int(i + k * (g - i)) for i, g in zip(ink, ground, strict=True))
+    img = Image.new("RGB", (w_img, h_img), ground)
+    if rng.random() < 0.25:  # a printed gradient or sky-to-ground picture
+        other = rng.choice(LIGHT_GROUNDS) if not dark else rng.choice(DARK_GROUNDS)
+        ramp = np.linspace(0.0, 1.0, h_img, dtype=np.float32)[:, None, None]
+        grad = (np.array(ground, np.float32) * (1 - ramp) + np.array(other, np.float32) * ramp)
+        img = Image.fromarray(np.broadcast_to(grad, (h_img, w_img, 3)).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    if rng.random() < 0.5:
+        b = rng.randint(2, 6)
+        draw.rectangle((b // 2, b // 2, w_img - 1 - b // 2, h_img - 1 - b // 2), outline=ink, width=b)
+    for band_y, p in ((mt, 0.5), (mt + ch, 0.4)):
+        if rng.random() < p:
+            small = ImageFont.truetype(str(font_path), max(8, int(size * rng.uniform(0.22, 0.36))))
+            word = rng.choice(BAND_WORDS)
+            bx = (w_img - small.getlength(word)) * rng.uniform(0.2, 0.8)
+            sb = small.getbbox(word)
+            top = band_y - (sb[3] - sb[1]) - rng.uniform(0.05, 0.2) * ch if band_y == mt else band_y + rng.uniform(
+                0.05, 0.2) * ch
+            draw.text((bx, top - sb[1]), word, font=small, fill=ink)
+    if rng.random() < 0.4:
+        r = 0.07 * ch
+        for bx in (w_img * 0.25, w_img * 0.75):
+            for by in (mt * 0.5, mt + ch + mb * 0.5):
+                draw.ellipse((bx - r, by - r, bx + r, by + r), fill=(150, 150, 150), outline=(60, 60, 60))
+    shadow = tuple(int(g * 0.55) for g in ground) if rng.random() < 0.35 else None
+    off = rng.uniform(1.0, 3.0)
+    x = mx
+    for kind, width, what in items:
+        if kind == "char":
+            if shadow is not None:
+                draw.text((x + off, mt - y0 + off), what, font=font, fill=shadow)
+            draw.text((x, mt - y0), what, font=font, fill=ink)
+        elif kind in ("dash", "dot"):
+            draw.text((x, mt - y0), "-" if kind == "dash" else "·", font=font, fill=ink)
+        elif kind == "emblem":
+            e = width - spacing
+            # A round, many-coloured blob: a state's emblem, a flag, an inspection sticker. Never a
+            # shape a character has (a triangle is read as an A).
+            for _ in range(rng.randint(1, 3)):
+                colour = tuple(rng.randint(0, 255) for _ in range(3))
+                k = rng.uniform(0.5, 1.0)
+                cx, cy = x + e / 2, mt + ch * rng.uniform(0.4, 0.6)
+                draw.ellipse((cx - k * e / 2, cy - k * e / 2, cx + k * e / 2, cy + k * e / 2), fill=colour)
+        x += width
+    out = np.asarray(img).astype(np.float32)
+    for _ in range(rng.choice((0, 0, 0, 1, 2, 3))):  # dirt, rust, a sticker's residue
+        stain = np.zeros(out.shape[:2], np.float32)
+        centre = (rng.randrange(w_img), rng.randrange(h_img))
+        axes = (rng.randint(4, max(5, w_img // 4)), rng.randint(4, max(5, h_img // 2)))
+        cv2.ellipse(stain, centre, axes, rng.uniform(0, 180), 0, 360, rng.uniform(0.15, 0.5), -1)
+        stain = cv2.GaussianBlur(stain, (0, 0), 4)[..., None]
+        out = out * (1 - stain) + np.array((90, 75, 55), np.float32) * stain
+    # Our detector's box: the text, and a little of what is around it.
+    cx0 = max(0, int(mx - rng.uniform(0.05, 0.5) * ch))
+    cx1 = min(w_img, int(mx + text_w + rng.uniform(0.05, 0.5) * ch))
+    cy0 = max(0, int(mt - rng.uniform(0.08, 0.45) * ch))
+    cy1 = min(h_img, int(mt + ch + rng.uniform(0.08, 0.45) * ch))
+    crop = cv2.cvtColor(np.clip(out[cy0:cy1, cx0:cx1], 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+    scale = height / crop.shape[0]
+    return cv2.resize(crop, (max(8, int(crop.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
+
+
+def samples(fonts: list[Path], rng: random.Random, worn: float = 0.0) -> Any:
+    """An endless stream of (image, label): every syntax variant equally often, any font, a share
+    ``worn`` of them drawn on a worn plate (``_render_worn``). The dev splits' countries (US, BR) are
+    left out, so their photos measure what training taught about plates in general rather than about
+    their own formats."""
     from edge.recognition.syntax import SyntaxBook
 
     variants = [s for s in SyntaxBook.load().syntaxes if s.country not in ("US", "BR")]  # the dev splits'
     while True:
         syntax = rng.choice(variants)
         text = sample_text(syntax, rng)
-        yield render_line(syntax.display(text), rng.choice(fonts), rng), text
+        yield render_line(syntax.display(text), rng.choice(fonts), rng, worn=rng.random() < worn), text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show", type=Path, help="write a sheet of samples to this PNG")
     ap.add_argument("--count", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--worn", type=float, default=0.0, help="share of samples drawn on a worn plate")
     args = ap.parse_args(argv)
     if args.fetch_fonts:
         for path in fetch_fonts(args.fetch_fonts):
@@ -150,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     if not fonts:
         print(f"error: no fonts in {args.fonts}", file=sys.stderr)
         return 2
-    stream = samples(fonts, random.Random(args.seed))
+    stream = samples(fonts, random.Random(args.seed), args.worn)
     rows = []
     for _ in range(args.count):
         img, label = next(stream)

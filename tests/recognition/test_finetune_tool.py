@@ -4,6 +4,7 @@ where it is installed, one more test checks that every weight of the converted g
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from types import ModuleType
@@ -102,3 +103,50 @@ def test_every_weight_of_the_converted_graph_is_trained(tool: ModuleType) -> Non
         assert torch.equal(net(x), before)  # the same graph, now with weights an optimizer sees
     head = onnx2torch.convert(tool.logits_graph(src)).eval()
     assert tool.make_trainable(head, torch, only_head=True) == sum(p.numel() for p in classifier)
+
+
+def test_a_short_run_writes_drop_in_recognizers(tool: ModuleType, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Where training is installed only: two steps on worn synthetic plates, measured on a split of
+    synthetic lane frames, write the final recognizer and one checkpoint per measurement, each a
+    file the reader opens as it opens the shipped one (same classes, softmax output)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("PIL")
+    try:
+        tool._torch_modules()
+    except SystemExit:
+        pytest.skip("onnx2torch is not installed (training only)")
+    font = Path("/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf")
+    if not font.is_file():
+        pytest.skip(f"no font to render with at {font}")
+    import cv2
+
+    from bench.accuracy import candidate_recognizer
+
+    from .conftest import lane_frame
+
+    fonts, split = tmp_path / "fonts", tmp_path / "data" / "xx"
+    fonts.mkdir()
+    split.mkdir(parents=True)
+    (fonts / font.name).symlink_to(font)
+    frame, (x, y, w, h) = lane_frame("01 A 123 BC", "UZ", plate_h=44, seed=1)
+    cv2.imwrite(str(split / "p0.jpg"), frame)
+    (split / "p0.txt").write_text(f"p0.jpg\t{x}\t{y}\t{w}\t{h}\t01A123BC\n")
+    out = tmp_path / "rec.onnx"
+    assert tool.main(["--train", "--eval", "xx", "--dataset", str(tmp_path / "data"), "--synthetic-fonts",
+                      str(fonts), "--steps", "2", "--batch", "2", "--eval-every", "1", "--keep", "1",
+                      "--out", str(out), "--checkpoints"]) == 0
+    history = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["history"]
+    assert [h["step"] for h in history] == [0, 1, 2] and all(0 <= h["xx_after_syntax"] <= 1 for h in history)
+    shipped = candidate_recognizer(find_models_dir() / "PP-OCRv6_rec_small.onnx", 1)
+    for path in (out, tmp_path / "rec-1.onnx"):
+        rec = candidate_recognizer(path, 1)
+        assert rec.classes == shipped.classes
+        (line,) = rec.recognize([np.full((48, 200, 3), 230, np.uint8)])
+        assert line.text == "" or line.text.isalnum()
+    assert not (tmp_path / "rec-2.onnx").exists()  # the last step is the final file itself
+    # A run goes on from an earlier run's file (its softmax cut again, as the shipped one's is).
+    again = tmp_path / "again.onnx"
+    assert tool.main(["--train", "--eval", "xx", "--dataset", str(tmp_path / "data"), "--synthetic-fonts",
+                      str(fonts), "--steps", "1", "--batch", "2", "--init", str(out), "--out", str(again)]) == 0
+    assert candidate_recognizer(again, 1).classes == shipped.classes

@@ -66,3 +66,40 @@ def test_the_stream_draws_the_posts_countries(synth: ModuleType) -> None:
         assert img.shape[0] == 48
         countries |= {m.country for m in book.match(label, max_corrections=0)}
     assert {"UZ", "KZ", "RU", "TR", "DE"} <= countries
+
+
+def test_worn_lines_keep_their_label_readable(synth: ModuleType) -> None:
+    """A worn line adds a border, bolts, band lettering, separators and emblems around the text: none
+    of it may become a character the label lacks. The shipped recognizer, which never saw these
+    lines, reads most of them exactly; a layout that drew over the text would read wrong."""
+    pytest.importorskip("PIL")
+    if not FONT.is_file():
+        pytest.skip(f"no font to render with at {FONT}")
+    from edge.recognition.reader import PlateReader
+
+    reader = PlateReader()
+    book = SyntaxBook.load()
+    rng = random.Random(4)
+    syntaxes = [s for s in book.syntaxes if s.country in ("UZ", "KZ", "RU", "TR", "DE", "PL")]
+    lines, labels = [], []
+    for _ in range(24):
+        syntax = rng.choice(syntaxes)
+        text = synth.sample_text(syntax, rng)
+        img = synth.render_line(syntax.display(text), FONT, rng, worn=True)
+        assert img.shape[0] == 48 and img.shape[2] == 3 and img.dtype == np.uint8
+        lines.append(img)
+        labels.append(text)
+    reads = reader.recognizer.recognize(lines)
+    exact = sum(r.text == t for r, t in zip(reads, labels, strict=True))
+    assert exact >= 16, [(r.text, t) for r, t in zip(reads, labels, strict=True)]
+
+
+def test_worn_share_of_the_stream(synth: ModuleType) -> None:
+    pytest.importorskip("PIL")
+    if not FONT.is_file():
+        pytest.skip(f"no font to render with at {FONT}")
+    clean = [img for img, _ in (next(s) for s in [synth.samples([FONT], random.Random(5))] * 6)]
+    worn = [img for img, _ in (next(s) for s in [synth.samples([FONT], random.Random(5), worn=1.0)] * 6)]
+    # Clean lines are dark ink on a light ground edge to edge; worn ones are cut from a plate whose
+    # border, bolts or band show, so they differ from the clean line of the same registration.
+    assert all(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(clean, worn, strict=True))
