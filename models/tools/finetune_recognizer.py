@@ -40,7 +40,10 @@ step 250-500, none after the syntax step, and the pipeline lost 3 `us` photos: t
 skip marks between characters and then skipped some real ones.
 
 A long run: `--checkpoints` writes the recognizer at each measurement (OUT-STEP.onnx), and `--init
-FILE` goes on from one of them (`--keep` still pulls towards the shipped model).
+FILE` goes on from one of them (`--keep` still pulls towards the shipped model). On a GPU:
+`--device cuda`, `--workers N` processes draw the synthetic plates, `--time-budget S` stops in time,
+and `--eval-crops FILE` measures on crops cut here by `--save-eval-crops FILE` (the machine has no
+dev photos); `models/tools/prepare_gpu_run.sh` and `gpu_finetune.sh` do all of it.
 """
 
 from __future__ import annotations
@@ -161,6 +164,69 @@ def augment(img: np.ndarray, rng: random.Random) -> np.ndarray:
     return cv2.imdecode(enc, cv2.IMREAD_COLOR) if ok else out
 
 
+def save_crops(path: Path, splits: dict[str, list[tuple[np.ndarray, str]]]) -> None:
+    """The measured splits' plate crops and labels in one .npz file (no pickles), for a training
+    machine that has the tool but not the dev photos (the GPU machine is lent the repository only)."""
+    arrays: dict[str, np.ndarray] = {}
+    labels: dict[str, list[str]] = {}
+    for split, items in splits.items():
+        labels[split] = [text for _, text in items]
+        for i, (crop, _) in enumerate(items):
+            arrays[f"{split}/{i}"] = np.ascontiguousarray(crop, np.uint8)
+    arrays["labels"] = np.frombuffer(json.dumps(labels).encode(), np.uint8)
+    with path.open("wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def load_crops(path: Path) -> dict[str, list[tuple[np.ndarray, str]]]:
+    with np.load(path, allow_pickle=False) as z:
+        labels: dict[str, list[str]] = json.loads(z["labels"].tobytes())
+        return {split: [(z[f"{split}/{i}"], text) for i, text in enumerate(texts)] for split, texts in labels.items()}
+
+
+def _synthetic_batch(
+    stream: Any, n: int, index: dict[str, int], rng: random.Random
+) -> tuple[np.ndarray, list[list[int]]]:
+    images, labels = [], []
+    for _ in range(n):
+        img, text = next(stream)
+        images.append(prepare(augment(img, rng)))
+        labels.append(encode(text, index))
+    return np.stack(images), labels
+
+
+def _as_is(item: Any) -> Any:
+    return item
+
+
+def synthetic_batches(torch: Any, fonts: list[Path], n: int, worn: float, seed: int, workers: int,
+                      index: dict[str, int]) -> Any:
+    """An endless stream of (inputs [n, 3, 48, 320], labels) of synthetic plates, degraded.
+
+    Drawing and degrading a plate costs a few milliseconds of one core: a CPU run can afford to do
+    it between steps, a GPU eats hundreds a second, so there ``workers`` processes draw them, each
+    from its own seed."""
+    from synth_plates import samples  # beside this file
+
+    if workers <= 0:
+        rng = random.Random(seed + 1)
+        stream = samples(fonts, rng, worn)
+        return iter(lambda: _synthetic_batch(stream, n, index, rng), None)
+
+    class Plates(torch.utils.data.IterableDataset):  # type: ignore[misc,name-defined]
+        def __iter__(self) -> Any:
+            info = torch.utils.data.get_worker_info()
+            rng = random.Random(seed * 1000 + (info.id if info is not None else 0) + 1)
+            stream = samples(fonts, rng, worn)
+            while True:
+                yield _synthetic_batch(stream, n, index, rng)
+
+    loader = torch.utils.data.DataLoader(Plates(), batch_size=None, num_workers=workers, collate_fn=_as_is,
+                                         prefetch_factor=4, persistent_workers=True,
+                                         multiprocessing_context="fork")
+    return iter(loader)
+
+
 def _torch_modules() -> tuple[Any, Any]:
     try:
         import torchvision  # noqa: F401
@@ -211,7 +277,28 @@ def main(argv: list[str] | None = None) -> int:
                     "the same inputs (learning without forgetting); 0: off")
     ap.add_argument("--only-head", action="store_true",
                     help="train the classifier alone (the layer that maps features to the 18710 classes)")
+    ap.add_argument("--device", default="auto", help="torch device: cpu, cuda, or auto (cuda where there is one)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="processes that draw and degrade the synthetic plates (0: this one); a GPU needs many")
+    ap.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                    help="stop training after this long (then measure and write OUT), whatever --steps says")
+    ap.add_argument("--eval-crops", type=Path, default=None,
+                    help="measure on the crops in this file (--save-eval-crops) instead of cutting them from "
+                    "--dataset: for a machine that has the tool but not the photos")
+    ap.add_argument("--save-eval-crops", type=Path, default=None, metavar="FILE",
+                    help="cut the --eval splits' plate crops into FILE (.npz) and exit; needs no torch")
     args = ap.parse_args(argv)
+    reader = PlateReader()
+
+    def crops(split: str) -> list[tuple[np.ndarray, str]]:
+        out = [(c, t) for _, t, c in plate_crops(reader, args.dataset, split, None) if c is not None]
+        print(f"{split}: {len(out)} plate crops", file=sys.stderr)
+        return out
+
+    if args.save_eval_crops is not None:
+        save_crops(args.save_eval_crops, {split: crops(split) for split in args.eval})
+        print(f"wrote {args.save_eval_crops}", file=sys.stderr)
+        return 0
     both = sorted(set(args.eval) & set(args.train))
     if both:
         print(f"error: {', '.join(both)} is both trained on and measured on", file=sys.stderr)
@@ -224,39 +311,42 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else "cpu" if args.device == "auto" else args.device)
     rng = random.Random(args.seed)
     src = find_models_dir() / "PP-OCRv6_rec_small.onnx"
-    reader = PlateReader()
     index = {c: i for i, c in enumerate(reader.recognizer.classes) if i > 0}
-
-    def crops(split: str) -> list[tuple[np.ndarray, str]]:
-        out = [(c, t) for _, t, c in plate_crops(reader, args.dataset, split, None) if c is not None]
-        print(f"{split}: {len(out)} plate crops", file=sys.stderr)
-        return out
-
     train = [item for split in args.train for item in crops(split)]
-    evals = {split: crops(split) for split in args.eval}
+    if args.eval_crops is not None:
+        saved = load_crops(args.eval_crops)
+        missing = sorted(set(args.eval) - set(saved))
+        if missing:
+            print(f"error: {args.eval_crops} holds no crops of {', '.join(missing)}", file=sys.stderr)
+            return 2
+        evals = {split: saved[split] for split in args.eval}
+    else:
+        evals = {split: crops(split) for split in args.eval}
     targets = [encode(t, index) for _, t in train]
-    synthetic = None
+    synthetic: Any = None
     share = 1.0 if not train else min(1.0, max(0.0, args.synthetic_share))
+    n_syn = round(args.batch * share) if args.synthetic_fonts is not None else 0
     if args.synthetic_fonts is not None:
-        from synth_plates import samples  # beside this file
-
         fonts = sorted(p for p in args.synthetic_fonts.iterdir() if p.suffix in (".woff", ".ttf", ".otf"))
         if not fonts:
             print(f"error: no fonts in {args.synthetic_fonts}", file=sys.stderr)
             return 2
-        synthetic = samples(fonts, rng, args.synthetic_worn)
-    else:
-        share = 0.0
+        synthetic = synthetic_batches(torch, fonts, n_syn, args.synthetic_worn, args.seed, args.workers, index)
     net = onnx2torch.convert(logits_graph(src))
     net.eval()  # BatchNorm keeps the statistics it was trained with; the graph has no dropout
     teacher = copy.deepcopy(net).requires_grad_(False) if args.keep > 0 else None  # the shipped model, kept
     if args.init is not None:  # go on from an earlier run's file; --keep still pulls towards the shipped model
         net = onnx2torch.convert(logits_graph(args.init))
         net.eval()
+    net.to(device)
+    if teacher is not None:
+        teacher.to(device)
     trained = make_trainable(net, torch, args.only_head)
-    print(f"training {trained:,} values", file=sys.stderr)
+    print(f"training {trained:,} values on {device}", file=sys.stderr)
     params = [p for p in net.parameters() if p.requires_grad]
     opt = (torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0) if args.opt == "adamw"
            else torch.optim.SGD(params, lr=args.lr, momentum=0.9))
@@ -267,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             for k in range(0, len(data), 16):
                 chunk = data[k : k + 16]
-                probs = torch.softmax(net(torch.from_numpy(np.stack([prepare(c) for c, _ in chunk]))), -1).numpy()
+                x = torch.from_numpy(np.stack([prepare(c) for c, _ in chunk])).to(device)
+                probs = torch.softmax(net(x).float(), -1).cpu().numpy()
                 for (crop, truth), p in zip(chunk, probs, strict=True):
                     line = reader.recognizer.decode(p)
                     readings = reader.line_readings(line, crop)
@@ -298,9 +389,9 @@ def main(argv: list[str] | None = None) -> int:
                 return torch.softmax(self.inner(x), -1)
 
         sample = torch.from_numpy(np.stack([prepare(np.full((48, 160, 3), 200, np.uint8))]))
-        torch.onnx.export(WithSoftmax(net), (sample,), str(path), input_names=["x"], output_names=["probs"],
-                          dynamic_axes={"x": {0: "n", 3: "w"}, "probs": {0: "n", 1: "t"}}, opset_version=17,
-                          dynamo=False)
+        torch.onnx.export(WithSoftmax(copy.deepcopy(net).cpu()), (sample,), str(path), input_names=["x"],
+                          output_names=["probs"], dynamic_axes={"x": {0: "n", 3: "w"}, "probs": {0: "n", 1: "t"}},
+                          opset_version=17, dynamo=False)
         exported = onnx.load(str(path))
         for prop in onnx.load(str(src)).metadata_props:
             if prop.key == "character":
@@ -317,28 +408,32 @@ def main(argv: list[str] | None = None) -> int:
 
     history = [report(0)]
     t0 = time.perf_counter()
-    for step in range(1, args.steps + 1):
-        n_syn = round(args.batch * share)
+    step = 0
+    while step < args.steps:
+        if args.time_budget is not None and time.perf_counter() - t0 > args.time_budget:
+            print(f"step {step}: the time budget of {args.time_budget:g} s is spent", file=sys.stderr)
+            break
+        step += 1
         picks = rng.sample(range(len(train)), min(args.batch - n_syn, len(train))) if train else []
-        images = [train[i][0] for i in picks]
+        parts = [np.stack([prepare(augment(train[i][0], rng)) for i in picks])] if picks else []
         labels = [targets[i] for i in picks]
-        for _ in range(n_syn if synthetic is not None else 0):
-            img, text = next(synthetic)
-            images.append(img)
-            labels.append(encode(text, index))
-        x = torch.from_numpy(np.stack([prepare(augment(img, rng)) for img in images]))
-        log_probs = torch.log_softmax(net(x), -1)  # N, T, C
+        if synthetic is not None:
+            syn_x, syn_labels = next(synthetic)
+            parts.append(syn_x)
+            labels.extend(syn_labels)
+        x = torch.from_numpy(np.concatenate(parts)).to(device, non_blocking=True)
+        log_probs = torch.log_softmax(net(x).float(), -1)  # N, T, C
         loss = ctc(
             log_probs.transpose(0, 1),  # T, N, C
-            torch.tensor([c for lab in labels for c in lab]),
+            torch.tensor([c for lab in labels for c in lab], dtype=torch.long, device=device),
             torch.full((len(labels),), log_probs.shape[1], dtype=torch.long),
-            torch.tensor([len(lab) for lab in labels]),
+            torch.tensor([len(lab) for lab in labels], dtype=torch.long),
         )
         if teacher is not None:
             # Learning without forgetting: stay near what the shipped model says on the same input,
             # every time step, so what it knew of other lettering is not traded for these plates.
             with torch.no_grad():
-                target = torch.softmax(teacher(x), -1)
+                target = torch.softmax(teacher(x).float(), -1)
             kd = torch.nn.functional.kl_div(log_probs, target, reduction="none").sum(-1).mean()
             loss = loss + args.keep * kd
         opt.zero_grad()
@@ -348,13 +443,16 @@ def main(argv: list[str] | None = None) -> int:
         if step % 10 == 0:
             print(f"step {step}: loss {loss.item():.3f}, {(time.perf_counter() - t0) / step:.2f} s a step",
                   file=sys.stderr, flush=True)
-        if step % args.eval_every == 0 or step == args.steps:
+        if step % args.eval_every == 0 and step < args.steps:
             history.append(report(step))
-            if args.out is not None and args.checkpoints and step < args.steps:
+            if args.out is not None and args.checkpoints:
                 export(args.out.with_name(f"{args.out.stem}-{step}{args.out.suffix}"), step)
+    if history[-1]["step"] != step:
+        history.append(report(step))
     if args.out is not None:
-        export(args.out, args.steps)
-    print(json.dumps({"train": args.train, "eval": args.eval, "history": history}))
+        export(args.out, step)
+    print(json.dumps({"train": args.train, "eval": args.eval, "device": str(device), "steps": step,
+                      "seconds": round(time.perf_counter() - t0, 1), "history": history}))
     return 0
 
 

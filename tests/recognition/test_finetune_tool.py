@@ -105,6 +105,41 @@ def test_every_weight_of_the_converted_graph_is_trained(tool: ModuleType) -> Non
     assert tool.make_trainable(head, torch, only_head=True) == sum(p.numel() for p in classifier)
 
 
+def test_eval_crops_travel_in_one_file_without_pickles(tool: ModuleType, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A GPU machine is lent the repository, not the dev photos: the crops it measures on are cut
+    here (no torch needed) and read back there exactly."""
+    import cv2
+
+    from .conftest import lane_frame
+
+    split = tmp_path / "data" / "xx"
+    split.mkdir(parents=True)
+    for i, display in enumerate(["01 A 123 BC", "40 777 ABC"]):
+        frame, (x, y, w, h) = lane_frame(display, "UZ", plate_h=44, seed=i)
+        cv2.imwrite(str(split / f"p{i}.jpg"), frame)
+        (split / f"p{i}.txt").write_text(f"p{i}.jpg\t{x}\t{y}\t{w}\t{h}\t{display.replace(' ', '')}\n")
+    path = tmp_path / "crops.npz"
+    # --train defaults to br: saving the measured split's crops is no training, so it is not refused
+    assert tool.main(["--eval", "xx", "--dataset", str(tmp_path / "data"), "--save-eval-crops", str(path)]) == 0
+    assert f"wrote {path}" in capsys.readouterr().err
+    crops = tool.load_crops(path)
+    assert list(crops) == ["xx"] and [t for _, t in crops["xx"]] == ["01A123BC", "40777ABC"]
+    assert all(c.dtype == np.uint8 and c.ndim == 3 and c.shape[0] >= 8 for c, _ in crops["xx"])
+    again = tmp_path / "again.npz"
+    tool.save_crops(again, crops)
+    for (a, ta), (b, tb) in zip(crops["xx"], tool.load_crops(again)["xx"], strict=True):
+        assert ta == tb and np.array_equal(a, b)
+    # A file without the measured split is refused by name before any training starts.
+    pytest.importorskip("torch")
+    try:
+        tool._torch_modules()
+    except SystemExit:
+        pytest.skip("onnx2torch is not installed (training only)")
+    assert tool.main(["--train", "--eval", "yy", "--eval-crops", str(path), "--synthetic-fonts", str(tmp_path)]) == 2
+    assert "holds no crops of yy" in capsys.readouterr().err
+
+
 def test_a_short_run_writes_drop_in_recognizers(tool: ModuleType, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Where training is installed only: two steps on worn synthetic plates, measured on a split of
@@ -135,7 +170,7 @@ def test_a_short_run_writes_drop_in_recognizers(tool: ModuleType, tmp_path: Path
     out = tmp_path / "rec.onnx"
     assert tool.main(["--train", "--eval", "xx", "--dataset", str(tmp_path / "data"), "--synthetic-fonts",
                       str(fonts), "--steps", "2", "--batch", "2", "--eval-every", "1", "--keep", "1",
-                      "--out", str(out), "--checkpoints"]) == 0
+                      "--out", str(out), "--checkpoints", "--workers", "1"]) == 0
     history = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["history"]
     assert [h["step"] for h in history] == [0, 1, 2] and all(0 <= h["xx_after_syntax"] <= 1 for h in history)
     shipped = candidate_recognizer(find_models_dir() / "PP-OCRv6_rec_small.onnx", 1)
@@ -148,5 +183,21 @@ def test_a_short_run_writes_drop_in_recognizers(tool: ModuleType, tmp_path: Path
     # A run goes on from an earlier run's file (its softmax cut again, as the shipped one's is).
     again = tmp_path / "again.onnx"
     assert tool.main(["--train", "--eval", "xx", "--dataset", str(tmp_path / "data"), "--synthetic-fonts",
-                      str(fonts), "--steps", "1", "--batch", "2", "--init", str(out), "--out", str(again)]) == 0
+                      str(fonts), "--steps", "5", "--time-budget", "0", "--batch", "2", "--init", str(out),
+                      "--out", str(again)]) == 0
+    doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert doc["steps"] == 0 and [h["step"] for h in doc["history"]] == [0]  # a spent budget trains no step
     assert candidate_recognizer(again, 1).classes == shipped.classes
+
+
+def test_the_gpu_run_scripts_parse_and_name_what_they_need() -> None:
+    """The GPU machine's time is counted in minutes: its script must not fail on a typo there."""
+    import subprocess
+
+    tools = Path(__file__).resolve().parents[2] / "models" / "tools"
+    for name in ("prepare_gpu_run.sh", "gpu_finetune.sh"):
+        script = tools / name
+        assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0, name
+    run = (tools / "gpu_finetune.sh").read_text()
+    assert ".gpu/eval_crops.npz" in run and ".gpu/fonts" in run and ".gpu/wheels" in run
+    assert "--time-budget" in run and "--checkpoints" in run
