@@ -150,11 +150,12 @@ def _read_image(reader: Any, path: Path, roi: tuple[int, int, int, int] | None) 
 
 def _read_video(
     reader: Any, path: Path, roi: tuple[int, int, int, int] | None, fps: float, gap: float,
-    cfg: RecognitionSection, progress: Callable[[float, float | None, int], None] | None = None,
+    cfg: RecognitionSection, progress: Callable[[float, float | None, int, bool], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Each crossing's line as soon as the crossing has ended (``gap`` seconds of video without a
     plate), so a long evidence video shows its results while it is read; ``progress`` is told the
-    video time read, the video's length where the file says it, and the crossings so far."""
+    video time read, the video's length where the file says it, the crossings so far, and whether
+    the video is done."""
     from edge.recognition.syntax import SyntaxBook
     from edge.recognition.voting import PlateVoter
 
@@ -205,7 +206,7 @@ def _read_video(
                         voter.add(_with_frame(r, index, t))
                     last_seen = t
                 if progress is not None:
-                    progress(t, length, crossings)
+                    progress(t, length, crossings, False)
             index += 1
     finally:
         cap.release()
@@ -214,7 +215,7 @@ def _read_video(
     if frames_read == 0:
         raise ValueError(f"{path}: no frame could be decoded")
     if progress is not None:
-        progress(length if length is not None else index / src_fps, length, crossings)
+        progress(max(length or 0.0, index / src_fps), length, crossings, True)
     if not crossings:
         yield {"file": str(path), "crossing": None, "frames": frames_read, "plates": [], "containers": [], "adr": []}
 
@@ -230,8 +231,7 @@ class _Progress:
         self.last_mark = -1
         self.last_draw = 0.0
 
-    def __call__(self, t: float, length: float | None, crossings: int) -> None:
-        done = length is not None and t >= length
+    def __call__(self, t: float, length: float | None, crossings: int, done: bool) -> None:
         if length:
             mark = int(10 * min(t, length) / length)
             text = f"{self.name}: {t:.1f} of {length:.1f} s read ({100 * min(t, length) / length:.0f}%), "
