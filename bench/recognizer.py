@@ -32,7 +32,7 @@ from bench.accuracy import candidate_recognizer, load_split, photo_bench_parser
 from edge.config import RecognitionSection
 from edge.errors import ModelError
 from edge.recognition.ocr import TextRecognizer, crop_quad
-from edge.recognition.reader import PlateReader
+from edge.recognition.reader import PlateReader, widened
 
 PLATE_LINE_SHARE = 0.5  # a one-line plate's characters are about half its height
 
@@ -41,7 +41,16 @@ def plate_crops(
     reader: PlateReader, root: Path, split: str, limit: int | None
 ) -> list[tuple[str, str, np.ndarray | None]]:
     """(photo name, ground truth, the plate's main text line or None where no text was found)."""
-    out: list[tuple[str, str, np.ndarray | None]] = []
+    return [(name, truth, cuts[0] if cuts else None) for name, truth, cuts in plate_cuts(reader, root, split, limit)]
+
+
+def plate_cuts(
+    reader: PlateReader, root: Path, split: str, limit: int | None, recuts: tuple[float, ...] = ()
+) -> list[tuple[str, str, list[np.ndarray] | None]]:
+    """(photo name, ground truth, the plate's main text line cut as the closer look cuts it, then cut
+    longer or shorter by each of ``recuts`` line heights at both ends, as the reader's vote of cuts
+    does; None where no text was found)."""
+    out: list[tuple[str, str, list[np.ndarray] | None]] = []
     for path, rect, truth in load_split(root, split)[:limit]:
         img = cv2.imread(str(path))
         if img is None:
@@ -52,7 +61,8 @@ def plate_crops(
             out.append((path.name, truth, None))
             continue
         main_line = max(boxes, key=lambda b: b.width * b.height)
-        out.append((path.name, truth, crop_quad(region, main_line.quad)))
+        quads = [main_line.quad] + [widened(main_line.quad, r) for r in recuts]
+        out.append((path.name, truth, [crop_quad(region, q) for q in quads]))
     return out
 
 

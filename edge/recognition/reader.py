@@ -419,7 +419,7 @@ class PlateReader:
         `us` photo. Cuts varied less (+0.15/-0.05 line heights) changed nothing. A certain read is not
         voted on: there is nothing to gain and the time to lose.
         """
-        quads = [_widened(best.quad, r) for r in RECUTS]
+        quads = [widened(best.quad, r) for r in RECUTS]
         lines = self.recognizer.recognize([crop_quad(crop, q) for q in quads])
         reads = [best]
         for q, line in zip(quads, lines, strict=True):
@@ -501,7 +501,7 @@ class PlateReader:
         return out
 
 
-def _widened(quad: np.ndarray, by: float) -> np.ndarray:
+def widened(quad: np.ndarray, by: float) -> np.ndarray:
     """``quad`` (tl, tr, br, bl) with each end moved outwards by ``by`` line heights (inwards when
     negative), along the text's own direction, so a slanted line stays the same line."""
     q = quad.astype(np.float32)

@@ -164,24 +164,41 @@ def augment(img: np.ndarray, rng: random.Random) -> np.ndarray:
     return cv2.imdecode(enc, cv2.IMREAD_COLOR) if ok else out
 
 
-def save_crops(path: Path, splits: dict[str, list[tuple[np.ndarray, str]]]) -> None:
-    """The measured splits' plate crops and labels in one .npz file (no pickles), for a training
-    machine that has the tool but not the dev photos (the GPU machine is lent the repository only)."""
+Cuts = list[np.ndarray]  # a plate's text line as the closer look cuts it, then the reader's recuts
+
+
+def save_crops(path: Path, splits: dict[str, list[tuple[Cuts, str]]]) -> None:
+    """The measured splits' plate text lines (each with its recuts) and labels in one .npz file (no
+    pickles), for a training machine that has the tool but not the dev photos (the GPU machine is
+    lent the repository only)."""
     arrays: dict[str, np.ndarray] = {}
-    labels: dict[str, list[str]] = {}
+    labels: dict[str, list[tuple[str, int]]] = {}
     for split, items in splits.items():
-        labels[split] = [text for _, text in items]
-        for i, (crop, _) in enumerate(items):
-            arrays[f"{split}/{i}"] = np.ascontiguousarray(crop, np.uint8)
+        labels[split] = [(text, len(cuts)) for cuts, text in items]
+        for i, (cuts, _) in enumerate(items):
+            for k, cut in enumerate(cuts):
+                arrays[f"{split}/{i}/{k}"] = np.ascontiguousarray(cut, np.uint8)
     arrays["labels"] = np.frombuffer(json.dumps(labels).encode(), np.uint8)
     with path.open("wb") as f:
         np.savez_compressed(f, **arrays)
 
 
-def load_crops(path: Path) -> dict[str, list[tuple[np.ndarray, str]]]:
+def load_crops(path: Path) -> dict[str, list[tuple[Cuts, str]]]:
     with np.load(path, allow_pickle=False) as z:
-        labels: dict[str, list[str]] = json.loads(z["labels"].tobytes())
-        return {split: [(z[f"{split}/{i}"], text) for i, text in enumerate(texts)] for split, texts in labels.items()}
+        labels: dict[str, list[tuple[str, int]]] = json.loads(z["labels"].tobytes())
+        return {split: [([z[f"{split}/{i}/{k}"] for k in range(n)], text) for i, (text, n) in enumerate(items)]
+                for split, items in labels.items()}
+
+
+def voted(readings: list[Any]) -> str:
+    """The text the reader's vote of cuts settles on: the one most cuts' best readings agree on,
+    the best-scored among equals (``reader._majority``)."""
+    groups: dict[str, list[float]] = {}
+    for m in readings:
+        groups.setdefault(m.text, []).append(m.score)
+    if not groups:
+        return ""
+    return max(groups.items(), key=lambda kv: (len(kv[1]), max(kv[1])))[0]
 
 
 def _synthetic_batch(
@@ -247,9 +264,9 @@ def _torch_modules() -> tuple[Any, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     from bench.accuracy import DEFAULT_DATASET
-    from bench.recognizer import plate_crops
+    from bench.recognizer import plate_crops, plate_cuts
     from edge.recognition.models import find_models_dir
-    from edge.recognition.reader import PlateReader
+    from edge.recognition.reader import RECUTS, PlateReader
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--train", nargs="*", default=["br"], help="splits whose plates it learns from")
@@ -295,8 +312,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{split}: {len(out)} plate crops", file=sys.stderr)
         return out
 
+    def cuts(split: str) -> list[tuple[Cuts, str]]:
+        out = [(c, t) for _, t, c in plate_cuts(reader, args.dataset, split, None, RECUTS) if c]
+        print(f"{split}: {len(out)} plate text lines, each cut {len(RECUTS) + 1} ways", file=sys.stderr)
+        return out
+
     if args.save_eval_crops is not None:
-        save_crops(args.save_eval_crops, {split: crops(split) for split in args.eval})
+        save_crops(args.save_eval_crops, {split: cuts(split) for split in args.eval})
         print(f"wrote {args.save_eval_crops}", file=sys.stderr)
         return 0
     both = sorted(set(args.eval) & set(args.train))
@@ -325,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         evals = {split: saved[split] for split in args.eval}
     else:
-        evals = {split: crops(split) for split in args.eval}
+        evals = {split: cuts(split) for split in args.eval}
     targets = [encode(t, index) for _, t in train]
     synthetic: Any = None
     share = 1.0 if not train else min(1.0, max(0.0, args.synthetic_share))
@@ -352,27 +374,36 @@ def main(argv: list[str] | None = None) -> int:
            else torch.optim.SGD(params, lr=args.lr, momentum=0.9))
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
 
-    def measure(data: list[tuple[np.ndarray, str]]) -> tuple[float, float]:
-        as_read = after_syntax = 0
+    def measure(data: list[tuple[Cuts, str]]) -> tuple[float, float, float]:
+        """Exact reads of the first cut as read and after the syntax step, and of the vote of all cuts."""
+        as_read = after_syntax = by_vote = 0
         with torch.no_grad():
             for k in range(0, len(data), 16):
                 chunk = data[k : k + 16]
-                x = torch.from_numpy(np.stack([prepare(c) for c, _ in chunk])).to(device)
-                probs = torch.softmax(net(x).float(), -1).cpu().numpy()
-                for (crop, truth), p in zip(chunk, probs, strict=True):
-                    line = reader.recognizer.decode(p)
-                    readings = reader.line_readings(line, crop)
-                    as_read += line.text == truth
-                    after_syntax += (readings[0].text if readings else "") == truth
-        return as_read / len(data), after_syntax / len(data)
+                images = [c for cs, _ in chunk for c in cs]
+                x = torch.from_numpy(np.stack([prepare(c) for c in images])).to(device)
+                probs = iter(torch.softmax(net(x).float(), -1).cpu().numpy())
+                for cs, truth in chunk:
+                    best = []
+                    for n, crop in enumerate(cs):
+                        line = reader.recognizer.decode(next(probs))
+                        readings = reader.line_readings(line, crop)
+                        if n == 0:
+                            as_read += line.text == truth
+                            after_syntax += (readings[0].text if readings else "") == truth
+                        best.extend(readings[:1])
+                    by_vote += voted(best) == truth
+        return as_read / len(data), after_syntax / len(data), by_vote / len(data)
 
     def report(step: int) -> dict[str, float]:
         figures: dict[str, float] = {"step": step}
         parts = []
-        for name, data in ([("train", train)] if train else []) + list(evals.items()):
-            as_read, after_syntax = measure(data)
+        for name, data in ([("train", [([c], t) for c, t in train])] if train else []) + list(evals.items()):
+            as_read, after_syntax, by_vote = measure(data)
             figures[f"{name}_as_read"], figures[f"{name}_after_syntax"] = as_read, after_syntax
-            parts.append(f"{name} {100 * as_read:.1f}% as read, {100 * after_syntax:.1f}% after syntax")
+            figures[f"{name}_voted"] = by_vote
+            parts.append(f"{name} {100 * as_read:.1f}% as read, {100 * after_syntax:.1f}% after syntax, "
+                         f"{100 * by_vote:.1f}% by the vote of cuts")
         print(f"step {step}: " + "; ".join(parts), flush=True)
         return figures
 

@@ -125,11 +125,14 @@ def test_eval_crops_travel_in_one_file_without_pickles(tool: ModuleType, tmp_pat
     assert f"wrote {path}" in capsys.readouterr().err
     crops = tool.load_crops(path)
     assert list(crops) == ["xx"] and [t for _, t in crops["xx"]] == ["01A123BC", "40777ABC"]
-    assert all(c.dtype == np.uint8 and c.ndim == 3 and c.shape[0] >= 8 for c, _ in crops["xx"])
+    for cuts, _ in crops["xx"]:
+        # the closer look's cut, then the reader's recuts: longer by 0.25 line heights, shorter by 0.1
+        assert len(cuts) == 3 and all(c.dtype == np.uint8 and c.ndim == 3 and c.shape[0] >= 8 for c in cuts)
+        assert cuts[1].shape[1] > cuts[0].shape[1] > cuts[2].shape[1]
     again = tmp_path / "again.npz"
     tool.save_crops(again, crops)
     for (a, ta), (b, tb) in zip(crops["xx"], tool.load_crops(again)["xx"], strict=True):
-        assert ta == tb and np.array_equal(a, b)
+        assert ta == tb and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     # A file without the measured split is refused by name before any training starts.
     pytest.importorskip("torch")
     try:
@@ -138,6 +141,19 @@ def test_eval_crops_travel_in_one_file_without_pickles(tool: ModuleType, tmp_pat
         pytest.skip("onnx2torch is not installed (training only)")
     assert tool.main(["--train", "--eval", "yy", "--eval-crops", str(path), "--synthetic-fonts", str(tmp_path)]) == 2
     assert "holds no crops of yy" in capsys.readouterr().err
+
+
+def test_the_vote_of_cuts_is_the_readers() -> None:
+    """The tool's vote among a line's cuts settles as the reader's does: most cuts, then score."""
+    tool = load_model_tool("finetune_recognizer")
+
+    class M:
+        def __init__(self, text: str, score: float) -> None:
+            self.text, self.score = text, score
+
+    assert tool.voted([M("ABC123", 1.0), M("ABC128", 3.0), M("ABC123", 0.5)]) == "ABC123"
+    assert tool.voted([M("ABC123", 1.0), M("ABC128", 3.0)]) == "ABC128"
+    assert tool.voted([]) == ""
 
 
 def test_a_short_run_writes_drop_in_recognizers(tool: ModuleType, tmp_path: Path,
@@ -172,7 +188,8 @@ def test_a_short_run_writes_drop_in_recognizers(tool: ModuleType, tmp_path: Path
                       str(fonts), "--steps", "2", "--batch", "2", "--eval-every", "1", "--keep", "1",
                       "--out", str(out), "--checkpoints", "--workers", "1"]) == 0
     history = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["history"]
-    assert [h["step"] for h in history] == [0, 1, 2] and all(0 <= h["xx_after_syntax"] <= 1 for h in history)
+    assert [h["step"] for h in history] == [0, 1, 2]
+    assert all(0 <= h["xx_after_syntax"] <= 1 and 0 <= h["xx_voted"] <= 1 for h in history)
     shipped = candidate_recognizer(find_models_dir() / "PP-OCRv6_rec_small.onnx", 1)
     for path in (out, tmp_path / "rec-1.onnx"):
         rec = candidate_recognizer(path, 1)

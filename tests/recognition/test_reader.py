@@ -24,9 +24,9 @@ from edge.recognition.reader import (
     _one_per_place,
     _reading_chains,
     _repeats,
-    _widened,
     _without_overlays,
     is_overlay,
+    widened,
 )
 from edge.recognition.syntax import SyntaxBook
 
@@ -481,14 +481,14 @@ def test_a_lone_upright_stroke_in_a_band_is_italys_i() -> None:
 
 def test_a_recut_moves_only_the_lines_ends_along_the_line() -> None:
     flat = np.array([[100, 50], [300, 50], [300, 90], [100, 90]], np.float32)  # 40 px tall
-    wider = _widened(flat, 0.25)
+    wider = widened(flat, 0.25)
     assert np.allclose(wider, [[90, 50], [310, 50], [310, 90], [90, 90]])
-    assert np.allclose(_widened(flat, -0.1), [[104, 50], [296, 50], [296, 90], [104, 90]])
+    assert np.allclose(widened(flat, -0.1), [[104, 50], [296, 50], [296, 90], [104, 90]])
     # A slanted line grows along its own direction: its height and slope stay as they were.
     angle = np.deg2rad(10)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
     slanted = flat @ rot.T
-    out = _widened(slanted, 0.25)
+    out = widened(slanted, 0.25)
     assert np.allclose(np.linalg.norm(out[0] - out[3]), 40, atol=1e-3)
     assert np.allclose(np.linalg.norm(out[1] - out[0]), 220, atol=1e-3)
     top = out[1] - out[0]
