@@ -217,7 +217,7 @@ def _as_is(item: Any) -> Any:
 
 
 def synthetic_batches(torch: Any, fonts: list[Path], n: int, worn: float, seed: int, workers: int,
-                      index: dict[str, int]) -> Any:
+                      index: dict[str, int], marks: bool = True) -> Any:
     """An endless stream of (inputs [n, 3, 48, 320], labels) of synthetic plates, degraded.
 
     Drawing and degrading a plate costs a few milliseconds of one core: a CPU run can afford to do
@@ -227,14 +227,14 @@ def synthetic_batches(torch: Any, fonts: list[Path], n: int, worn: float, seed: 
 
     if workers <= 0:
         rng = random.Random(seed + 1)
-        stream = samples(fonts, rng, worn)
+        stream = samples(fonts, rng, worn, marks)
         return iter(lambda: _synthetic_batch(stream, n, index, rng), None)
 
     class Plates(torch.utils.data.IterableDataset):  # type: ignore[misc,name-defined]
         def __iter__(self) -> Any:
             info = torch.utils.data.get_worker_info()
             rng = random.Random(seed * 1000 + (info.id if info is not None else 0) + 1)
-            stream = samples(fonts, rng, worn)
+            stream = samples(fonts, rng, worn, marks)
             while True:
                 yield _synthetic_batch(stream, n, index, rng)
 
@@ -276,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synthetic-share", type=float, default=0.5, help="share of each batch that is synthetic")
     ap.add_argument("--synthetic-worn", type=float, default=0.7,
                     help="share of the synthetic plates drawn worn (border, bolts, emblems, stains; synth_plates.py)")
+    ap.add_argument("--synthetic-no-marks", action="store_true",
+                    help="worn plates without the plate's border at the line's ends and without emblems")
     ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch", type=int, default=16)
@@ -357,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         if not fonts:
             print(f"error: no fonts in {args.synthetic_fonts}", file=sys.stderr)
             return 2
-        synthetic = synthetic_batches(torch, fonts, n_syn, args.synthetic_worn, args.seed, args.workers, index)
+        synthetic = synthetic_batches(torch, fonts, n_syn, args.synthetic_worn, args.seed, args.workers, index,
+                                      marks=not args.synthetic_no_marks)
     net = onnx2torch.convert(logits_graph(src))
     net.eval()  # BatchNorm keeps the statistics it was trained with; the graph has no dropout
     teacher = copy.deepcopy(net).requires_grad_(False) if args.keep > 0 else None  # the shipped model, kept

@@ -9,7 +9,8 @@
 # checkpoint by the vote of cuts on both splits and the final one, each split into parts under the
 # 16 MiB a returned file may have (`cat best-STEP.onnx.part* > best.onnx`). Measure them here with
 # `./dev bench accuracy --rec-model FILE`: in the CPU runs the crop figures did not foretell the
-# pipeline's (models/README.md), so only that bench decides. Settings: BUDGET BATCH LR KEEP WORN EVAL_EVERY WORKERS,
+# pipeline's (models/README.md), so only that bench decides. Settings: BUDGET BATCH LR KEEP WORN
+# MARKS (1; 0: worn plates without border and emblems) EVAL_EVERY WORKERS,
 # DEVICE (cuda), PYTHON (python3), SKIP_WHEELS=1 where the wheels are installed already.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,6 +28,7 @@ run=$(mktemp -d)
   --synthetic-fonts .gpu/fonts --synthetic-worn "${WORN:-0.7}" --steps 100000000 --time-budget "${BUDGET:-360}" \
   --batch "${BATCH:-64}" --lr "${LR:-1e-5}" --keep "${KEEP:-10}" --eval-every "${EVAL_EVERY:-500}" \
   --workers "${WORKERS:-14}" --device "${DEVICE:-cuda}" --out "$run/rec.onnx" --checkpoints \
+  $([ "${MARKS:-1}" = 0 ] && echo --synthetic-no-marks) \
   2>"$OUT/train.log" | tee "$OUT/train.out"
 "$PYTHON" - "$run" "$OUT" <<'PYEOF'
 import json, pathlib, sys

@@ -98,14 +98,16 @@ def sample_text(syntax: Any, rng: random.Random) -> str:
     raise ValueError(f"{syntax.name}: no registration with {syntax.min_letters} letters and {syntax.min_digits} digits")
 
 
-def render_line(display: str, font_path: Path, rng: random.Random, height: int = 48, worn: bool = False) -> np.ndarray:
+def render_line(display: str, font_path: Path, rng: random.Random, height: int = 48, worn: bool = False,
+                marks: bool = True) -> np.ndarray:
     """One plate's text as the reader crops it: a BGR image ``height`` px tall.
 
-    ``worn`` draws the plate around the text as lane cameras see it (``_render_worn``); otherwise the
-    text is set clean, dark on a light ground.
+    ``worn`` draws the plate around the text as lane cameras see it (``_render_worn``; ``marks``:
+    with the plate's border at the line's ends and emblems between groups); otherwise the text is
+    set clean, dark on a light ground.
     """
     if worn:
-        return _render_worn(display, font_path, rng, height)
+        return _render_worn(display, font_path, rng, height, marks)
     from PIL import Image, ImageDraw, ImageFont
 
     size = 64
@@ -140,7 +142,14 @@ def _pick(weighted: list[tuple[Any, float]], rng: random.Random) -> Any:
     return rng.choices([v for v, _ in weighted], weights=[w for _, w in weighted])[0]
 
 
-def _render_worn(display: str, font_path: Path, rng: random.Random, height: int) -> np.ndarray:
+def gap_kind(rng: random.Random, marks: bool = True) -> str:
+    """What stands between two groups of characters: a blank, a dash, a dot, or (with ``marks``) an
+    emblem. Without marks nothing there is a shape the label does not name as a separator: a run
+    with emblems learnt to skip marks, and then skipped real characters (models/README.md)."""
+    return str(_pick([("space", 0.6), ("dash", 0.12), ("dot", 0.06), ("emblem", 0.22 if marks else 0.0)], rng))
+
+
+def _render_worn(display: str, font_path: Path, rng: random.Random, height: int, marks: bool = True) -> np.ndarray:
     """The text on its plate, as our detector's box cuts it out of a lane frame: the plate's border,
     bolts and small band lettering at the crop's edges, a separator or an emblem between groups,
     coloured or embossed ink, tinted and stained grounds, low contrast.
@@ -159,7 +168,7 @@ def _render_worn(display: str, font_path: Path, rng: random.Random, height: int)
     items: list[tuple[str, float, str]] = []  # (kind, width, what)
     for gi, group in enumerate(display.split(" ")):
         if gi:
-            kind = _pick([("space", 0.6), ("dash", 0.12), ("dot", 0.06), ("emblem", 0.22)], rng)
+            kind = gap_kind(rng, marks)
             width = {"space": font.getlength(" ") * rng.uniform(0.6, 2.0), "dash": font.getlength("-"),
                      "dot": font.getlength("·"), "emblem": ch * rng.uniform(0.5, 0.9)}[kind]
             items.append((kind, width + spacing, kind))
@@ -180,7 +189,7 @@ def _render_worn(display: str, font_path: Path, rng: random.Random, height: int)
         grad = (np.array(ground, np.float32) * (1 - ramp) + np.array(other, np.float32) * ramp)
         img = Image.fromarray(np.broadcast_to(grad, (h_img, w_img, 3)).astype(np.uint8))
     draw = ImageDraw.Draw(img)
-    if rng.random() < 0.5:
+    if marks and rng.random() < 0.5:  # the plate's border, which the line's ends may take in
         b = rng.randint(2, 6)
         draw.rectangle((b // 2, b // 2, w_img - 1 - b // 2, h_img - 1 - b // 2), outline=ink, width=b)
     for band_y, p in ((mt, 0.5), (mt + ch, 0.4)):
@@ -235,7 +244,7 @@ def _render_worn(display: str, font_path: Path, rng: random.Random, height: int)
     return cv2.resize(crop, (max(8, int(crop.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
 
 
-def samples(fonts: list[Path], rng: random.Random, worn: float = 0.0) -> Any:
+def samples(fonts: list[Path], rng: random.Random, worn: float = 0.0, marks: bool = True) -> Any:
     """An endless stream of (image, label): every syntax variant equally often, any font, a share
     ``worn`` of them drawn on a worn plate (``_render_worn``). The dev splits' countries (US, BR) are
     left out, so their photos measure what training taught about plates in general rather than about
@@ -246,7 +255,7 @@ def samples(fonts: list[Path], rng: random.Random, worn: float = 0.0) -> Any:
     while True:
         syntax = rng.choice(variants)
         text = sample_text(syntax, rng)
-        yield render_line(syntax.display(text), rng.choice(fonts), rng, worn=rng.random() < worn), text
+        yield render_line(syntax.display(text), rng.choice(fonts), rng, worn=rng.random() < worn, marks=marks), text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -103,3 +103,16 @@ def test_worn_share_of_the_stream(synth: ModuleType) -> None:
     # Clean lines are dark ink on a light ground edge to edge; worn ones are cut from a plate whose
     # border, bolts or band show, so they differ from the clean line of the same registration.
     assert all(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(clean, worn, strict=True))
+
+
+def test_without_marks_no_emblem_stands_between_groups(synth: ModuleType) -> None:
+    rng = random.Random(6)
+    with_marks = {synth.gap_kind(rng, marks=True) for _ in range(200)}
+    without = {synth.gap_kind(rng, marks=False) for _ in range(200)}
+    assert "emblem" in with_marks and with_marks >= {"space", "dash"}
+    assert "emblem" not in without and without >= {"space", "dash", "dot"}
+    pytest.importorskip("PIL")
+    if not FONT.is_file():
+        pytest.skip(f"no font to render with at {FONT}")
+    img = synth.render_line("01 A 123 BC", FONT, random.Random(7), worn=True, marks=False)
+    assert img.shape[0] == 48 and img.dtype == np.uint8
