@@ -119,6 +119,17 @@ class _Vehicle:
     between_since: float | None = None
     missing_axles: int = 0
     overlap: bool = False
+    gaps: list[float] = field(default_factory=list)  # pauses in the readings while it stood there, in s
+    blanks: int = 0  # readings without a weight while it stood there
+
+    def why_unstable(self) -> str:
+        """What broke the stability evidence, for the alarm: a technician's first question."""
+        parts = []
+        if self.gaps:
+            parts.append(f"the readings paused {len(self.gaps)} time(s), the longest {max(self.gaps):.1f} s")
+        if self.blanks:
+            parts.append(f"{self.blanks} reading(s) came without a weight")
+        return f" ({'; '.join(parts)})" if parts else ""
 
 
 class WeighingDetector:
@@ -145,6 +156,7 @@ class WeighingDetector:
         self._alarmed: set[str] = set()
         self._zero: float | None = None
         self._unknown_units: set[str] = set()
+        self._last_t: float | None = None
 
     @property
     def vehicle_on(self) -> bool:
@@ -155,6 +167,9 @@ class WeighingDetector:
     def feed(self, reading: Reading) -> list[ScaleEvent]:
         t = reading.timestamp
         events: list[ScaleEvent] = []
+        if self._vehicle is not None and self._last_t is not None and t - self._last_t > self.max_gap_s:
+            self._vehicle.gaps.append(t - self._last_t)
+        self._last_t = t
         if reading.overload or reading.underload:
             kind = "overload" if reading.overload else "underload"
             self._alarm(events, kind, f"scale {self.scale_id}: indicator reports {kind}; no weight", t)
@@ -162,6 +177,8 @@ class WeighingDetector:
             return events
         if reading.weight is None:
             self._window.clear()  # the indicator answered without a weight: continuity is broken
+            if self._vehicle is not None:
+                self._vehicle.blanks += 1
             return events
         load = self._load(reading)
         if load > self.cfg.max_capacity:
@@ -198,7 +215,8 @@ class WeighingDetector:
             if t - v.below_since >= self.off_delay_s:
                 if v.weighing is None:
                     self._alarm(events, "no_stable_weight",
-                                f"scale {self.scale_id}: vehicle left without a stable weight", t, once=False)
+                                f"scale {self.scale_id}: vehicle left without a stable weight{v.why_unstable()}", t,
+                                once=False)
                 events.append(VehicleOff(v.below_since))
                 self._vehicle = None
             return
@@ -254,8 +272,8 @@ class WeighingDetector:
         if v.missing_axles or v.overlap or not v.axles:
             why = (f"{v.missing_axles} axle group(s) had no stable weight" if v.missing_axles
                    else "axle groups overlapped on the platform")
-            self._alarm(events, "no_stable_weight", f"scale {self.scale_id}: {why}; no vehicle weight", t,
-                        once=False)
+            self._alarm(events, "no_stable_weight",
+                        f"scale {self.scale_id}: {why}; no vehicle weight{v.why_unstable()}", t, once=False)
             events.append(VehicleOff(off_t))
             return
         first, last = v.axles[0], v.axles[-1]

@@ -95,6 +95,20 @@ def test_gap_in_readings_breaks_stability_evidence() -> None:
     assert kinds(events) == ["VehicleOn"]  # 0.7 s, a 2.3 s hole, 0.4 s: never 1 s of continuous evidence
 
 
+def test_the_alarm_says_what_broke_the_stability_evidence() -> None:
+    # A vehicle stands 3.5 s, but the readings pause twice (a starved reader, a cable) and one frame
+    # comes without a weight: never 1 s of continuous evidence, and the alarm says why.
+    rs = [Reading(20000.0, "kg", True, timestamp=i / HZ) for i in range(8)]
+    rs += [Reading(20000.0, "kg", True, timestamp=2.0 + i / HZ) for i in range(5)]
+    rs += [Reading(None, "kg", False, timestamp=2.5)]
+    rs += [Reading(20000.0, "kg", True, timestamp=3.8 + i / HZ) for i in range(5)]
+    rs += [Reading(0.0, "kg", True, timestamp=4.3 + i / HZ) for i in range(10)]
+    events = run(CFG, rs)
+    assert kinds(events) == ["VehicleOn", "alarm:no_stable_weight", "VehicleOff"]
+    message = events[1].message  # type: ignore[union-attr]
+    assert "paused 2 time(s), the longest 1.3 s" in message and "1 reading(s) came without a weight" in message
+
+
 def test_overload_and_underload_alarm_once_and_never_weigh() -> None:
     rs = [Reading(None, "kg", False, overload=True, timestamp=i / HZ) for i in range(30)]
     rs += [Reading(90000.0, "kg", True, timestamp=3 + i / HZ) for i in range(30)]  # above max_capacity
