@@ -28,6 +28,7 @@ from typing import Any
 
 import cv2
 
+from bench._common import percentile
 from bench.accuracy import DEFAULT_DATASET, load_split
 from edge.config import RecognitionSection
 from edge.recognition.reader import PlateReader
@@ -68,7 +69,7 @@ def photo_stages(reader: PlateReader, stats: dict[str, list[float]], root: Path,
     totals = [r[0] for r in rows]
     return {
         "photos": len(rows),
-        "photo": {**ms(totals), "p95_ms": round(1000 * sorted(totals)[int(0.95 * (len(totals) - 1))], 1)},
+        "photo": {**ms(totals), "p95_ms": round(1000 * (percentile(totals, 95) or 0.0), 1)},
         "detector": {**ms([r[1] for r in rows]), "calls_per_photo": round(statistics.fmean(r[3] for r in rows), 2)},
         "recognizer": {**ms([r[2] for r in rows]), "calls_per_photo": round(statistics.fmean(r[4] for r in rows), 2)},
         "rest": ms([r[0] - r[1] - r[2] for r in rows]),

@@ -173,10 +173,19 @@ class PlateReader:
         read and its variants (a printed country code cut off, a spurious character dropped...),
         each fitted to its likeliest format. For measuring a recognizer on its own
         (``bench.recognizer``, the recognizer's fine-tuning tool)."""
+        return [c.match for c in self._crop_candidates(line, crop)]
+
+    def cuts_vote(self, lines: list[TextLine], crops: list[np.ndarray]) -> str:
+        """The text the vote of cuts (``_recut_vote``) settles on, given the same line read in each of
+        its cuts: for measuring a recognizer as the closer look uses it; "" where no cut fits a plate."""
+        best = [cands[0] for line, crop in zip(lines, crops, strict=True)
+                if (cands := self._crop_candidates(line, crop))]
+        return _majority(best).match.text if best else ""
+
+    def _crop_candidates(self, line: TextLine, crop: np.ndarray) -> list[Candidate]:
         h, w = crop.shape[:2]
         quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
-        cands = self._line_candidates(line, quad, None)
-        return [c.match for c in sorted(cands, key=lambda c: -c.score)]
+        return sorted(self._line_candidates(line, quad, None), key=lambda c: -c.score)
 
     # -- pipeline ---------------------------------------------------------------------------------
 

@@ -190,17 +190,6 @@ def load_crops(path: Path) -> dict[str, list[tuple[Cuts, str]]]:
                 for split, items in labels.items()}
 
 
-def voted(readings: list[Any]) -> str:
-    """The text the reader's vote of cuts settles on: the one most cuts' best readings agree on,
-    the best-scored among equals (``reader._majority``)."""
-    groups: dict[str, list[float]] = {}
-    for m in readings:
-        groups.setdefault(m.text, []).append(m.score)
-    if not groups:
-        return ""
-    return max(groups.items(), key=lambda kv: (len(kv[1]), max(kv[1])))[0]
-
-
 def _synthetic_batch(
     stream: Any, n: int, index: dict[str, int], rng: random.Random
 ) -> tuple[np.ndarray, list[list[int]]]:
@@ -387,15 +376,11 @@ def main(argv: list[str] | None = None) -> int:
                 x = torch.from_numpy(np.stack([prepare(c) for c in images])).to(device)
                 probs = iter(torch.softmax(net(x).float(), -1).cpu().numpy())
                 for cs, truth in chunk:
-                    best = []
-                    for n, crop in enumerate(cs):
-                        line = reader.recognizer.decode(next(probs))
-                        readings = reader.line_readings(line, crop)
-                        if n == 0:
-                            as_read += line.text == truth
-                            after_syntax += (readings[0].text if readings else "") == truth
-                        best.extend(readings[:1])
-                    by_vote += voted(best) == truth
+                    lines = [reader.recognizer.decode(next(probs)) for _ in cs]
+                    readings = reader.line_readings(lines[0], cs[0])
+                    as_read += lines[0].text == truth
+                    after_syntax += (readings[0].text if readings else "") == truth
+                    by_vote += reader.cuts_vote(lines, cs) == truth
         return as_read / len(data), after_syntax / len(data), by_vote / len(data)
 
     def report(step: int) -> dict[str, float]:

@@ -143,19 +143,6 @@ def test_eval_crops_travel_in_one_file_without_pickles(tool: ModuleType, tmp_pat
     assert "holds no crops of yy" in capsys.readouterr().err
 
 
-def test_the_vote_of_cuts_is_the_readers() -> None:
-    """The tool's vote among a line's cuts settles as the reader's does: most cuts, then score."""
-    tool = load_model_tool("finetune_recognizer")
-
-    class M:
-        def __init__(self, text: str, score: float) -> None:
-            self.text, self.score = text, score
-
-    assert tool.voted([M("ABC123", 1.0), M("ABC128", 3.0), M("ABC123", 0.5)]) == "ABC123"
-    assert tool.voted([M("ABC123", 1.0), M("ABC128", 3.0)]) == "ABC128"
-    assert tool.voted([]) == ""
-
-
 def test_a_short_run_writes_drop_in_recognizers(tool: ModuleType, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Where training is installed only: two steps on worn synthetic plates, measured on a split of

@@ -511,6 +511,24 @@ def test_the_reads_of_three_cuts_vote() -> None:
     assert _majority([read("GHP995", 1.0)]).match.text == "GHP995"
 
 
+def test_the_vote_of_cuts_for_measuring_is_the_readers(reader: PlateReader) -> None:
+    """``cuts_vote`` (what the fine-tuning tool measures) settles as ``_recut_vote`` does: the text
+    most cuts' best readings agree on; with none agreeing, the best-scored; "" with no plate."""
+    from edge.recognition.alphabet import ALNUM
+
+    def line(text: str, conf: float = 0.95) -> TextLine:
+        probs = np.full((len(text), len(ALNUM)), (1 - conf) / (len(ALNUM) - 1), np.float32)
+        for i, ch in enumerate(text):
+            probs[i, ALNUM.index(ch)] = conf
+        return TextLine(text, [conf] * len(text), probs, text)
+
+    crop = np.full((40, 160, 3), 200, np.uint8)
+    assert reader.cuts_vote([line("01A123BC", 0.99), line("01A128BC"), line("01A128BC")], [crop] * 3) == "01A128BC"
+    alone = reader.cuts_vote([line("01A123BC", 0.99)], [crop])
+    assert alone == reader.line_readings(line("01A123BC", 0.99), crop)[0].text == "01A123BC"
+    assert reader.cuts_vote([line("")], [crop]) == ""
+
+
 def test_only_a_dark_frame_is_brightened() -> None:
     rng = np.random.default_rng(0)
     dark = rng.integers(10, 50, (120, 200, 3)).astype(np.uint8)
