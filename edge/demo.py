@@ -78,6 +78,10 @@ def write_config(
     path.write_text("\n".join(out) + "\n")
 
 
+def _epoch_s(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 class Printer:
     """Prints each event as HQ stores it, with what the simulator really drove through."""
 
@@ -89,6 +93,8 @@ class Printer:
         self.count = 0
         self.correct_plates = 0
         self.correct_weights = 0
+        self.closed_on_scale = 0
+        """Crossings the post closed while their truck still stood on the scale: only at shutdown."""
 
     def truth(self, payload: dict[str, Any]) -> Any:
         """The simulated vehicle this event is about: the one on the lane when it was weighed (or seen)."""
@@ -96,7 +102,7 @@ class Printer:
         when = payload.get("weighed_at") or payload.get("first_seen")
         if lane is None or not when:
             return None
-        return lane.vehicle_at(datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp())
+        return lane.vehicle_at(_epoch_s(when))
 
     def __call__(self, payload: dict[str, Any]) -> None:
         v = self.truth(payload)
@@ -105,10 +111,15 @@ class Printer:
         read = plate.get("text")
         plate_ok = v is not None and read == v.plate
         weight_ok = v is not None and weighing.get("gross") is not None and abs(weighing["gross"] - v.gross_kg) <= 50
+        # Closed before its truck drove off: the post stopped while it stood there (every other
+        # crossing without a weighing is a truck that left the scale before its weight settled).
+        on_scale = v is not None and not weighing and bool(payload.get("left_at")) and \
+            _epoch_s(payload["left_at"]) < v.depart
         with self.lock:
             self.count += 1
             self.correct_plates += plate_ok
             self.correct_weights += weight_ok
+            self.closed_on_scale += on_scale
             if self.as_json:
                 self.stream.write(json.dumps(payload) + "\n")
             else:
@@ -118,12 +129,14 @@ class Printer:
                 gross = weighing.get("gross")
                 unit = weighing.get("unit", "")
                 truth = f"{v.display} {v.gross_kg:.0f} kg" if v is not None else "?"
-                if not weighing:
-                    # The crossing closed with no stable weight: the vehicle left the scale too soon
-                    # (the scale raised its alarm), or the post stopped while it stood there.
-                    mark = "no weighing"
+                if on_scale:
+                    mark = "closed while on the scale (the post stopped)"
+                elif not weighing:
+                    mark = "no weighing (the scale raised its alarm)"
                 else:
-                    mark = "ok" if plate_ok and weight_ok else "MISMATCH"
+                    mark = "ok" if weight_ok else "WEIGHT MISMATCH"
+                if not plate_ok:
+                    mark = f"PLATE MISMATCH; {mark}" if mark != "ok" else "PLATE MISMATCH"
                 self.stream.write(
                     f"HQ <- {payload['post_id']}/{payload['lane_id']} #{payload.get('seq')}  "
                     f"{shown:<14} {country:<2} conf {conf if conf is not None else '-':<6}  "
@@ -206,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, _frame: object) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    old_handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     deadline = None if args.duration is None else time.monotonic() + args.duration
     rc = 0
     while not stop.wait(0.5):
@@ -233,9 +245,12 @@ def main(argv: list[str] | None = None) -> int:
         sim.stop()
     store.close()
     broker.close()
+    for sig, handler in old_handlers.items():
+        signal.signal(sig, handler)
     say(
         f"{printer.count} event(s) at HQ; plate right {printer.correct_plates}, "
         f"weight right {printer.correct_weights}"
+        + (f" ({printer.closed_on_scale} closed at shutdown while on the scale)" if printer.closed_on_scale else "")
     )
     return rc
 

@@ -121,15 +121,41 @@ class _Vehicle:
     overlap: bool = False
     gaps: list[float] = field(default_factory=list)  # pauses in the readings while it stood there, in s
     blanks: int = 0  # readings without a weight while it stood there
+    loaded: int = 0  # readings with the whole load on the platform, before a weight was taken
+    moving: int = 0  # of those, how many the indicator flagged as in motion
+    run_start: float | None = None  # when the current run of readings flagged stable began
+    longest_run: float = 0.0  # the longest such run, in s
+    least_spread: float | None = None  # the smallest spread of a full window of stable readings
 
-    def why_unstable(self) -> str:
-        """What broke the stability evidence, for the alarm: a technician's first question."""
+    def why_unstable(self, needed_s: float, tolerance: float, unit: str) -> str:
+        """What broke the stability evidence, for the alarm: a technician's first question.
+
+        It tells apart a link that paused, an indicator that never settled, a vehicle that did not
+        stand still for the window, and a weight that wandered beyond the tolerance.
+        """
         parts = []
         if self.gaps:
             parts.append(f"the readings paused {len(self.gaps)} time(s), the longest {max(self.gaps):.1f} s")
         if self.blanks:
             parts.append(f"{self.blanks} reading(s) came without a weight")
+        if self.loaded:
+            parts.append(f"the indicator flagged motion in {self.moving} of {self.loaded} reading(s)")
+            parts.append(f"the longest stable run lasted {self.longest_run:.1f} s of the {needed_s:g} s needed")
+        if self.least_spread is not None:
+            parts.append(f"over a full window the weight wandered at least {self.least_spread:g} {unit} "
+                         f"(tolerance {tolerance:g})")
         return f" ({'; '.join(parts)})" if parts else ""
+
+    def track(self, sample: _Sample) -> None:
+        """Keeps the evidence for :meth:`why_unstable` while the vehicle waits for its weight."""
+        self.loaded += 1
+        if not sample.stable:
+            self.moving += 1
+            self.run_start = None
+            return
+        if self.run_start is None:
+            self.run_start = sample.t
+        self.longest_run = max(self.longest_run, sample.t - self.run_start)
 
 
 class WeighingDetector:
@@ -169,6 +195,7 @@ class WeighingDetector:
         events: list[ScaleEvent] = []
         if self._vehicle is not None and self._last_t is not None and t - self._last_t > self.max_gap_s:
             self._vehicle.gaps.append(t - self._last_t)
+            self._vehicle.run_start = None
         self._last_t = t
         if reading.overload or reading.underload:
             kind = "overload" if reading.overload else "underload"
@@ -179,6 +206,7 @@ class WeighingDetector:
             self._window.clear()  # the indicator answered without a weight: continuity is broken
             if self._vehicle is not None:
                 self._vehicle.blanks += 1
+                self._vehicle.run_start = None
             return events
         load = self._load(reading)
         if load > self.cfg.max_capacity:
@@ -205,23 +233,26 @@ class WeighingDetector:
         if v is None:
             if load >= self.cfg.min_vehicle_weight:
                 self._vehicle = _Vehicle(on_t=t)
+                self._vehicle.track(self._window[-1])
                 events.append(VehicleOn(t))
             else:
                 self._watch_zero(load, t, events)
             return
         if load < self.cfg.min_vehicle_weight:
+            v.run_start = None
             if v.below_since is None:
                 v.below_since = t
             if t - v.below_since >= self.off_delay_s:
                 if v.weighing is None:
                     self._alarm(events, "no_stable_weight",
-                                f"scale {self.scale_id}: vehicle left without a stable weight{v.why_unstable()}", t,
+                                f"scale {self.scale_id}: vehicle left without a stable weight{self._why(v)}", t,
                                 once=False)
                 events.append(VehicleOff(v.below_since))
                 self._vehicle = None
             return
         v.below_since = None
         if v.weighing is None:
+            v.track(self._window[-1])
             w = self._stable_weighing(t)
             if w is not None:
                 v.weighing = w
@@ -233,10 +264,13 @@ class WeighingDetector:
         if v is None:
             if loaded:
                 self._vehicle = _Vehicle(on_t=t, axle=_Axle())
+                self._vehicle.track(self._window[-1])
                 events.append(VehicleOn(t))
             else:
                 self._watch_zero(load, t, events)
             return
+        if not loaded:
+            v.run_start = None
         if v.axle is None:  # between axle groups
             assert v.between_since is not None
             if loaded:
@@ -258,6 +292,8 @@ class WeighingDetector:
                 v.between_since = v.below_since
             return
         v.below_since = None
+        if v.axle.weighing is None:
+            v.track(self._window[-1])
         w = self._stable_weighing(t)
         if w is None:
             return
@@ -273,7 +309,7 @@ class WeighingDetector:
             why = (f"{v.missing_axles} axle group(s) had no stable weight" if v.missing_axles
                    else "axle groups overlapped on the platform")
             self._alarm(events, "no_stable_weight",
-                        f"scale {self.scale_id}: {why}; no vehicle weight{v.why_unstable()}", t, once=False)
+                        f"scale {self.scale_id}: {why}; no vehicle weight{self._why(v)}", t, once=False)
             events.append(VehicleOff(off_t))
             return
         first, last = v.axles[0], v.axles[-1]
@@ -301,7 +337,11 @@ class WeighingDetector:
         if any(s.load < self.cfg.min_vehicle_weight for s in win):
             return None
         loads = [s.load for s in win]
-        if max(loads) - min(loads) > self.cfg.stable_tolerance:
+        spread = max(loads) - min(loads)
+        if spread > self.cfg.stable_tolerance:
+            v = self._vehicle
+            if v is not None:
+                v.least_spread = round(spread if v.least_spread is None else min(v.least_spread, spread), 6)
             return None
         r = win[-1].reading
         assert r.weight is not None
@@ -318,6 +358,9 @@ class WeighingDetector:
             stable_window_s=self.cfg.stable_window_s, tolerance=self.cfg.stable_tolerance,
             zero_before=self._zero,
         )
+
+    def _why(self, v: _Vehicle) -> str:
+        return v.why_unstable(self.cfg.stable_window_s, self.cfg.stable_tolerance, self.cfg.unit)
 
     def _watch_zero(self, load: float, t: float, events: list[ScaleEvent]) -> None:
         win = self._window

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,6 +99,7 @@ def test_check_empty_platform_passes_and_bad_zero_fails(tmp_path: Path, run_cli:
     assert c["status"] == "pass" and c["zero"] == 0 and c["valid"] >= 10 and c["drift_per_min"] == 0
     assert "[########################################]" in r.err  # the progress bar, on stderr
     sim.set_zero_offset(200.0)
+    time.sleep(2 * sim.filter_s)  # the indicator's filter settles on the new zero, as a real one does
     r = run_cli("scale", "check", "--config", cfg, "--seconds", "1.5")
     assert r.rc == 1
     assert "FAIL  zero is off by +200 kg (tolerance 40)" in r.out

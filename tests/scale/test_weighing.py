@@ -67,13 +67,31 @@ def test_indicator_flag_alone_is_not_enough() -> None:
     rs += [Reading(0.0, "kg", True, timestamp=8 + i / HZ, raw=b"x") for i in range(10)]
     events = run(CFG, rs)
     assert kinds(events) == ["VehicleOn", "alarm:no_stable_weight", "VehicleOff"]
+    # The alarm says the indicator was content and the weight wandered: a creeping load, not motion.
+    message = events[1].message  # type: ignore[union-attr]
+    assert "motion in 0 of 80 reading(s)" in message and "lasted 7.9 s of the 1 s needed" in message
+    assert "wandered at least 50 kg (tolerance 20)" in message
 
 
 def test_our_window_alone_is_not_enough() -> None:
     """A steady weight the indicator flags as in motion is not taken."""
     rs = [Reading(20000.0, "kg", False, timestamp=i / HZ, raw=b"x") for i in range(50)]
     rs += [Reading(0.0, "kg", True, timestamp=5 + i / HZ, raw=b"x") for i in range(10)]
-    assert kinds(run(CFG, rs)) == ["VehicleOn", "alarm:no_stable_weight", "VehicleOff"]
+    events = run(CFG, rs)
+    assert kinds(events) == ["VehicleOn", "alarm:no_stable_weight", "VehicleOff"]
+    message = events[1].message  # type: ignore[union-attr]
+    assert "motion in 50 of 50 reading(s); the longest stable run lasted 0.0 s" in message
+    assert "wandered" not in message
+
+
+def test_the_alarm_names_a_vehicle_that_did_not_stand_still_long_enough() -> None:
+    """The indicator settles, but the vehicle leaves before the window is full: the run says so."""
+    rs = [Reading(20000.0, "kg", i >= 5, timestamp=i / HZ) for i in range(13)]
+    rs += [Reading(0.0, "kg", True, timestamp=1.3 + i / HZ) for i in range(10)]
+    events = run(CFG, rs)
+    assert kinds(events) == ["VehicleOn", "alarm:no_stable_weight", "VehicleOff"]
+    message = events[1].message  # type: ignore[union-attr]
+    assert "motion in 5 of 13 reading(s); the longest stable run lasted 0.7 s of the 1 s needed" in message
 
 
 def test_settling_oscillation_is_waited_out() -> None:
@@ -195,3 +213,17 @@ def test_axle_mode_refuses_incomplete_sum() -> None:
 
     events = run(AXLE, stream(load, 14.0))
     assert kinds(events) == ["VehicleOn", "alarm:no_stable_weight", "VehicleOff"]
+
+
+def test_the_simulated_indicator_filters_noise_so_a_truck_standing_still_stays_stable() -> None:
+    """Ten minutes of a truck standing still: the display never flags motion (noise 2 kg, division 10).
+
+    Without the filter every real indicator has, the noise alone flipped the display a division up
+    and down often enough to raise the motion flag: a demo truck went unweighed that way.
+    """
+    def flags(filter_s: float) -> int:
+        sim = ScaleSimulator("ascii", weight_fn=lambda t: 37980.0, noise_kg=2.0, seed=11, filter_s=filter_s)
+        return sum(not sim.reading_at(i / HZ).stable for i in range(10, 6000))
+
+    assert flags(ScaleSimulator("ascii").filter_s) == 0
+    assert flags(0.0) > 0
