@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench._common import percentile
 from edge.config import RecognitionSection
 from edge.errors import ModelError
 from edge.recognition.models import open_session
@@ -57,14 +58,6 @@ def hits(box: tuple[int, int, int, int], gt: tuple[int, int, int, int]) -> bool:
 
 
 CONFIDENCE_LEVELS = (0.8, 0.9)
-
-
-def percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    k = min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))
-    return s[k]
 
 
 Box = tuple[int, int, int, int]
@@ -143,7 +136,7 @@ def run_split(
         "exact": exact / n if n else float("nan"),
         "detection_recall": detected / n if n else float("nan"),
         "latency_median_ms": 1000 * statistics.median(latencies) if n else float("nan"),
-        "latency_p95_ms": 1000 * percentile(latencies, 95),
+        "latency_p95_ms": 1000 * p95 if (p95 := percentile(latencies, 95)) is not None else float("nan"),
         **calibration(graded),
     }
 

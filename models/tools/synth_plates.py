@@ -126,8 +126,7 @@ def render_line(display: str, font_path: Path, rng: random.Random, height: int =
         draw.text((x, pad_y - y0), ch, font=font, fill=ink[::-1])
         x += w + spacing
     out = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
-    scale = height / out.shape[0]
-    return cv2.resize(out, (max(8, int(out.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
+    return _to_height(out, height)
 
 
 # RGB. Plates print in black, navy, maroon or green; a few are light on dark.
@@ -147,6 +146,12 @@ def gap_kind(rng: random.Random, marks: bool = True) -> str:
     emblem. Without marks nothing there is a shape the label does not name as a separator: a run
     with emblems learnt to skip marks, and then skipped real characters (models/README.md)."""
     return str(_pick([("space", 0.6), ("dash", 0.12), ("dot", 0.06), ("emblem", 0.22 if marks else 0.0)], rng))
+
+
+def _to_height(img: np.ndarray, height: int) -> np.ndarray:
+    """Scaled as the reader scales a crop for the recognizer: to the line height, aspect kept."""
+    scale = height / img.shape[0]
+    return cv2.resize(img, (max(8, int(img.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
 
 
 def _render_worn(display: str, font_path: Path, rng: random.Random, height: int, marks: bool = True) -> np.ndarray:
@@ -240,8 +245,7 @@ def _render_worn(display: str, font_path: Path, rng: random.Random, height: int,
     cy0 = max(0, int(mt - rng.uniform(0.08, 0.45) * ch))
     cy1 = min(h_img, int(mt + ch + rng.uniform(0.08, 0.45) * ch))
     crop = cv2.cvtColor(np.clip(out[cy0:cy1, cx0:cx1], 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
-    scale = height / crop.shape[0]
-    return cv2.resize(crop, (max(8, int(crop.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
+    return _to_height(crop, height)
 
 
 def samples(fonts: list[Path], rng: random.Random, worn: float = 0.0, marks: bool = True) -> Any:
