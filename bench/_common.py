@@ -193,3 +193,28 @@ class ProcSampler:
         """Peak RSS in MiB over the samples after ``since``."""
         s = [x[2] for x in self.samples if since is None or x[0] >= since]
         return round(max(s) / 1024 / 1024, 1) if s else None
+
+
+def sample_event(n: int, post_id: str, t: float | None = None, lane_id: str | None = None) -> dict[str, Any]:
+    """Vehicle event ``n`` as a post's lane makes it, before the journal seals it.
+
+    Built by :class:`edge.events.VehicleEvent`, so a delivery or HQ bench moves the schema and the
+    size posts really send (a plate with its evidence, one read per camera, a weighing).
+    """
+    from edge.events import VehicleEvent, iso_time
+
+    t = time.time() if t is None else t
+    text, display = f"01A{n % 1000:03d}BC", f"01 A {n % 1000:03d} BC"
+    plate = {"text": text, "display": display, "country": "UZ", "syntax": "uz-private", "confidence": 0.95,
+             "camera": "front", "frame_seq": n, "seen_at": iso_time(t - 10), "box": [612, 388, 210, 52],
+             "votes": 9, "crop_sha256": "ab" * 32, "overview_sha256": "cd" * 32}
+    read = {"camera": "front", "role": "front", "text": text, "display": display, "country": "UZ",
+            "syntax": "uz-private", "confidence": 0.95, "frames": 11}
+    weighing = {"gross": 38240.0, "tare": 0.0, "net": 38240.0, "unit": "kg", "stable_span_s": 2.1,
+                "spread": 20.0, "readings": 21, "record_id": f"w-{n}", "scale": "socket://10.0.0.21:4001",
+                "axles": []}
+    return VehicleEvent(
+        post_id=post_id, lane_id=lane_id or f"lane{n % 4 + 1}", first_seen=t - 12, left_at=t, weighed_at=t - 4,
+        plate=plate, reads=[read], weighing=weighing,
+        models={"ppocr-det": "6678c866d002", "ppocr-rec": "6f327246b503"},
+    ).payload()

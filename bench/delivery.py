@@ -43,10 +43,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench._common import header, interrupt_on_sigterm, percentile, ratio, table, write_json
+from bench._common import header, interrupt_on_sigterm, percentile, ratio, sample_event, table, write_json
 from edge.broker import BrokerHandle, start_private_broker
 from edge.config import BrokerSection
-from edge.events import iso_time
 from edge.hq.store import SqliteEventStore
 from edge.hq.subscriber import HQSubscriber
 from edge.outbox.journal import Journal
@@ -57,33 +56,13 @@ from edge.topics import Topics, post_of
 log = logging.getLogger(__name__)
 
 
-def event_payload(n: int, post_id: str, t: float | None = None) -> dict[str, Any]:
-    """A vehicle event the size of a real one (plate, reads, weighing, flags), before the journal seals it."""
-    t = time.time() if t is None else t
-    return {
-        "schema": "customs.vehicle_event/1", "event_id": str(uuid.uuid4()), "post_id": post_id,
-        "lane_id": f"lane{n % 4 + 1}", "first_seen": iso_time(t - 12), "weighed_at": iso_time(t - 4),
-        "left_at": iso_time(t),
-        "plate": {"text": f"01A{n % 1000:03d}BC", "display": f"01 A {n % 1000:03d} BC", "country": "UZ",
-                  "syntax": "uz_private", "confidence": 0.95, "camera": "front", "frame_seq": n,
-                  "seen_at": iso_time(t - 10), "box": [612, 388, 210, 52], "votes": 9, "crop_sha256": "ab" * 32},
-        "reads": [{"camera": "front", "role": "front", "text": f"01A{n % 1000:03d}BC", "display": "",
-                   "country": "UZ", "syntax": "uz_private", "confidence": 0.95, "frames": 11}],
-        "trailer_plate": None, "containers": [],
-        "weighing": {"gross": 38240.0, "tare": None, "net": None, "unit": "kg", "stable_span_s": 2.1,
-                     "spread": 20.0, "readings": 21, "record_id": f"w-{n}", "scale": "/dev/ttyUSB0"},
-        "flags": {"unreadable_plate": False, "watchlist_hit": False, "weight_mismatch": False, "no_weighing": False},
-        "declaration": None, "software": {"version": "0.1.0", "models": {"plate_detector": "9f2c1d0a7b3e"}},
-    }
-
-
 # -- 1. journal commits ---------------------------------------------------------------------------
 
 
 def bench_commits(tmp: Path, n: int) -> list[dict[str, Any]]:
     key = PostKey.generate()
     journal = Journal(tmp / f"commit-{uuid.uuid4().hex[:6]}.sqlite", key, "bench-post")
-    payloads = [event_payload(i, "bench-post") for i in range(n)]
+    payloads = [sample_event(i, "bench-post") for i in range(n)]
     lat: list[float] = []
     t0 = time.perf_counter()
     raws: list[bytes] = []
@@ -242,7 +221,7 @@ def uplink_backlog(broker: BrokerHandle, tmp: Path, n: int, inflight: int, hq: s
     journal = Journal(tmp / f"{post_id}.sqlite", key, post_id)
     items = []
     for i in range(n):
-        ev = journal.append(event_payload(i, post_id))
+        ev = journal.append(sample_event(i, post_id))
         items.append((Topics(post_id).events(ev.lane_id), ev.raw))
     secs = _drain(broker, journal, post_id, key, n, inflight, hq, tmp, prof)
     journal.close()
@@ -285,7 +264,7 @@ def uplink_live(broker: BrokerHandle, tmp: Path, n: int, inflight: int) -> float
     post_id = f"bench-{uuid.uuid4().hex[:6]}"
     key = PostKey.generate()
     journal = Journal(tmp / f"{post_id}.sqlite", key, post_id)
-    payloads = [event_payload(i, post_id) for i in range(n)]
+    payloads = [sample_event(i, post_id) for i in range(n)]
     acker = BareAcker(broker, post_id)
     uplink = Uplink(_broker_section(broker, inflight), post_id, journal)
     try:
@@ -345,7 +324,7 @@ def bench_drain(tmp: Path, rates: list[int], hours: float, inflight: int) -> lis
             start = time.time() - hours * 3600
             t0 = time.perf_counter()
             for i in range(n):  # the hour the link was down, one event at a time as the lanes made them
-                journal.append(event_payload(i, post_id, start + i * 3600 / rate))
+                journal.append(sample_event(i, post_id, start + i * 3600 / rate))
             fill_s = time.perf_counter() - t0
             secs = _drain(broker, journal, post_id, key, n, inflight, "hq", tmp)
             journal.close()

@@ -33,6 +33,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench._common import sample_event
 from edge.broker import start_private_broker
 from edge.outbox.signing import GENESIS_HASH, PostKey, seal
 from edge.topics import Topics, all_posts_events
@@ -52,23 +53,7 @@ def make_events(posts: int, total: int) -> tuple[list[tuple[str, bytes]], dict[s
         post = ids[n % posts]
         seq[post] += 1
         lane = f"lane{seq[post] % 4 + 1}"
-        body = {
-            "schema": "customs.vehicle_event/1", "event_id": str(uuid.uuid4()), "post_id": post, "lane_id": lane,
-            "seq": seq[post], "first_seen": "2026-11-28T21:30:01.120Z", "weighed_at": "2026-11-28T21:30:09.480Z",
-            "left_at": "2026-11-28T21:30:15.002Z",
-            "plate": {"text": f"01A{n % 1000:03d}BC", "display": f"01 A {n % 1000:03d} BC", "country": "UZ",
-                      "syntax": "uz_private", "confidence": 0.95, "camera": "front", "frame_seq": n,
-                      "seen_at": "2026-11-28T21:30:02.300Z", "box": [612, 388, 210, 52], "votes": 9,
-                      "crop_sha256": "ab" * 32},
-            "reads": [{"camera": "front", "role": "front", "text": f"01A{n % 1000:03d}BC", "display": "",
-                       "country": "UZ", "syntax": "uz_private", "confidence": 0.95, "frames": 11}],
-            "trailer_plate": None, "containers": [],
-            "weighing": {"gross": 38240.0, "tare": None, "net": None, "unit": "kg", "stable_span_s": 2.1,
-                         "spread": 20.0, "readings": 21, "record_id": f"w-{n}", "scale": "socket://10.0.0.21:4001"},
-            "flags": {"unreadable_plate": False, "watchlist_hit": False, "weight_mismatch": False,
-                      "no_weighing": False},
-            "declaration": None, "software": {"version": "0.1.0", "models": {"plate_detector": "9f2c1d0a7b3e"}},
-        }
+        body = {**sample_event(n, post, t=1_795_900_000.0 + n, lane_id=lane), "seq": seq[post]}
         sealed = seal(body, keys[post], prev[post])
         prev[post] = sealed["integrity"]["hash"]
         out.append((Topics(post).events(lane), json.dumps(sealed, separators=(",", ":")).encode()))
