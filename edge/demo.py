@@ -3,8 +3,9 @@
 What runs (one process tree):
 
 - a real MQTT broker: the Mosquitto already listening on 127.0.0.1:1883, or one started for the demo;
-- per lane, a scale simulator speaking the indicator's bytes on a real pseudo-terminal, weighing the
-  trucks of a traffic schedule that the lane's synthetic camera draws;
+- per lane, a scale simulator speaking the indicator's bytes on a real pseudo-terminal (lane 1 a
+  continuous ASCII indicator, lane 2 Mettler Toledo's continuous output, lane 3 MT-SICS, polled; then
+  again), weighing the trucks of a traffic schedule that the lane's synthetic camera draws;
 - the post controller (``customs-edge run``) in a child process, with a config file written here and
   validated like any other: cameras, ONNX plate reading, lane fusion, journal, MQTT uplink;
 - an HQ subscriber in this process that verifies, stores and acknowledges every event and prints it,
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         # Stagger lanes so the two cameras don't ask the reader for the same instant.
         lane_epoch = epoch + i * args.period / args.lanes
         traffic[lane_id] = Traffic(seed, lane_epoch, period_s=args.period)
-        protocol = PROTOCOLS[i % 2]
+        protocol = PROTOCOLS[i % len(PROTOCOLS)]
         sim = ScaleSimulator(protocol, traffic[lane_id], transport="pty", seed=seed)
         sim.start()
         sims.append(sim)
