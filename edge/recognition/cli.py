@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".ts", ".mts", ".mpg", ".mpeg", ".mjpeg",
+                  ".mjpg", ".h264", ".264", ".h265", ".265", ".flv", ".wmv"}
 
 
 def _plate_json(r: PlateRead) -> dict[str, Any]:
@@ -67,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="customs-edge read",
         description="Read plates, container codes and ADR plates in images or videos; one JSON line each.",
     )
-    ap.add_argument("files", nargs="+", type=Path, metavar="IMAGE_OR_VIDEO")
+    ap.add_argument("files", nargs="+", type=Path, metavar="IMAGE_OR_VIDEO",
+                    help="files, or folders: every image and video in a folder and its subfolders, by name")
     ap.add_argument("--config", type=Path, help="a post's TOML config: its [recognition] section is used")
     ap.add_argument("--models-dir", type=Path, help="where manifest.toml and the .onnx files are")
     ap.add_argument("--threads", type=int, help="onnxruntime threads (default: the config's, or 2)")
@@ -116,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"customs-edge read: {err}", file=sys.stderr)
         return 2
     failed = False
-    for path in args.files:
+    for path in _expand(args.files):
         try:
+            if path.is_dir():
+                raise OSError(f"{path}: no image or video in this folder")
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 _emit(_read_image(reader, path, roi))
             else:
@@ -128,6 +133,20 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             _emit({"file": str(path), "error": str(err)})
     return 1 if failed else 0
+
+
+def _expand(paths: list[Path]) -> Iterator[Path]:
+    """Each folder becomes the images and videos under it, sorted by path (an evidence folder of a
+    day, a camera's export); other files there, such as notes and labels, are passed over. A folder
+    with none is itself yielded, so that it is reported, not silently skipped."""
+    media = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+    for path in paths:
+        if not path.is_dir():
+            yield path
+            continue
+        found = sorted(p for p in path.rglob("*") if p.suffix.lower() in media and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        yield from found or [path]
 
 
 def _emit(obj: dict[str, Any]) -> None:

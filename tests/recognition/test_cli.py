@@ -41,6 +41,26 @@ def test_images_one_line_each_and_bad_files_reported(tmp_path: Path, capsys: pyt
     assert "error" in lines[3]
 
 
+def test_a_folder_reads_every_image_and_video_under_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, _ = lane_frame("01 A 123 BC", "UZ", plate_h=44)
+    b, _ = lane_frame("123 ABC 02", "KZ", plate_h=44)
+    day = tmp_path / "day"
+    (day / "lane2").mkdir(parents=True)
+    (day / ".trash").mkdir()
+    cv2.imwrite(str(day / "lane2" / "b.PNG"), b)
+    cv2.imwrite(str(day / "a.jpg"), a)
+    cv2.imwrite(str(day / ".trash" / "old.jpg"), a)  # hidden: not evidence
+    (day / "a.txt").write_text("01A123BC\n")  # a label beside a photo: passed over
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rc = cli.main([str(day), str(empty)])
+    lines = _lines(capsys)
+    assert [ln["file"] for ln in lines] == [str(day / "a.jpg"), str(day / "lane2" / "b.PNG"), str(empty)]
+    assert [ln["plates"][0]["text"] for ln in lines[:2]] == ["01A123BC", "123ABC02"]
+    assert lines[2]["error"] == f"{empty}: no image or video in this folder"
+    assert rc == 1  # a folder with nothing to read is an error, as a missing file is
+
+
 def _two_crossings(path: Path) -> Path:
     """Two vehicles, each 0.6 s in view, each followed by 3 s of empty lane: 7.2 s at 10 fps."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10, (1280, 720))
