@@ -285,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
                     "the same inputs (learning without forgetting); 0: off")
     ap.add_argument("--only-head", action="store_true",
                     help="train the classifier alone (the layer that maps features to the 18710 classes)")
+    ap.add_argument("--blend", type=float, nargs="+", default=[], metavar="ALPHA",
+                    help="also measure, and write beside --out as STEM-blendALPHA.onnx, the trained weights "
+                    "blended with the shipped ones: shipped + ALPHA x (trained - shipped), as WiSE-FT does")
     ap.add_argument("--device", default="auto", help="torch device: cpu, cuda, or auto (cuda where there is one)")
     ap.add_argument("--workers", type=int, default=0,
                     help="processes that draw and degrade the synthetic plates (0: this one); a GPU needs many")
@@ -352,10 +355,14 @@ def main(argv: list[str] | None = None) -> int:
                                       marks=not args.synthetic_no_marks)
     net = onnx2torch.convert(logits_graph(src))
     net.eval()  # BatchNorm keeps the statistics it was trained with; the graph has no dropout
+    shipped = {k: v.detach().clone() for k, v in net.state_dict().items()}
     teacher = copy.deepcopy(net).requires_grad_(False) if args.keep > 0 else None  # the shipped model, kept
     if args.init is not None:  # go on from an earlier run's file; --keep still pulls towards the shipped model
         net = onnx2torch.convert(logits_graph(args.init))
         net.eval()
+    if args.blend and set(net.state_dict()) != set(shipped):
+        print(f"error: --blend needs the shipped model's layout, and {args.init} has another", file=sys.stderr)
+        return 2
     net.to(device)
     if teacher is not None:
         teacher.to(device)
@@ -366,15 +373,28 @@ def main(argv: list[str] | None = None) -> int:
            else torch.optim.SGD(params, lr=args.lr, momentum=0.9))
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
 
-    def measure(data: list[tuple[Cuts, str]]) -> tuple[float, float, float]:
+    def blended(alpha: float) -> Any:
+        """The shipped weights moved ``alpha`` of the way to the trained ones. Fine-tuning from one
+        start keeps the two in one basin, so the blend is a model too; it tends to keep what the
+        shipped one read right while taking part of what was learnt (Wortsman et al., WiSE-FT)."""
+        model = copy.deepcopy(net).cpu()
+        state = model.state_dict()
+        for k, v in state.items():
+            if v.is_floating_point():
+                state[k] = shipped[k] + alpha * (v - shipped[k])
+        model.load_state_dict(state)
+        return model.to(device)
+
+    def measure(data: list[tuple[Cuts, str]], model: Any = None) -> tuple[float, float, float]:
         """Exact reads of the first cut as read and after the syntax step, and of the vote of all cuts."""
+        model = net if model is None else model
         as_read = after_syntax = by_vote = 0
         with torch.no_grad():
             for k in range(0, len(data), 16):
                 chunk = data[k : k + 16]
                 images = [c for cs, _ in chunk for c in cs]
                 x = torch.from_numpy(np.stack([prepare(c) for c in images])).to(device)
-                probs = iter(torch.softmax(net(x).float(), -1).cpu().numpy())
+                probs = iter(torch.softmax(model(x).float(), -1).cpu().numpy())
                 for cs, truth in chunk:
                     lines = [reader.recognizer.decode(next(probs)) for _ in cs]
                     readings = reader.line_readings(lines[0], cs[0])
@@ -383,21 +403,22 @@ def main(argv: list[str] | None = None) -> int:
                     by_vote += reader.cuts_vote(lines, cs) == truth
         return as_read / len(data), after_syntax / len(data), by_vote / len(data)
 
-    def report(step: int) -> dict[str, float]:
+    def report(step: int, model: Any = None, label: str = "") -> dict[str, float]:
         figures: dict[str, float] = {"step": step}
         parts = []
         for name, data in ([("train", [([c], t) for c, t in train])] if train else []) + list(evals.items()):
-            as_read, after_syntax, by_vote = measure(data)
+            as_read, after_syntax, by_vote = measure(data, model)
             figures[f"{name}_as_read"], figures[f"{name}_after_syntax"] = as_read, after_syntax
             figures[f"{name}_voted"] = by_vote
             parts.append(f"{name} {100 * as_read:.1f}% as read, {100 * after_syntax:.1f}% after syntax, "
                          f"{100 * by_vote:.1f}% by the vote of cuts")
-        print(f"step {step}: " + "; ".join(parts), flush=True)
+        print(f"step {step}{label}: " + "; ".join(parts), flush=True)
         return figures
 
-    def export(path: Path, steps: int) -> None:
+    def export(path: Path, steps: int, model: Any = None, alpha: float | None = None) -> None:
         """A drop-in ONNX recognizer: the shipped contract (softmax over the same classes, the
         ``character`` metadata) and a notice of what was changed."""
+        model = net if model is None else model
 
         class WithSoftmax(torch.nn.Module):  # type: ignore[misc,name-defined]
             def __init__(self, inner: Any) -> None:
@@ -408,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
                 return torch.softmax(self.inner(x), -1)
 
         sample = torch.from_numpy(np.stack([prepare(np.full((48, 160, 3), 200, np.uint8))]))
-        torch.onnx.export(WithSoftmax(copy.deepcopy(net).cpu()), (sample,), str(path), input_names=["x"],
+        torch.onnx.export(WithSoftmax(copy.deepcopy(model).cpu()), (sample,), str(path), input_names=["x"],
                           output_names=["probs"], dynamic_axes={"x": {0: "n", 3: "w"}, "probs": {0: "n", 1: "t"}},
                           opset_version=17, dynamo=False)
         exported = onnx.load(str(path))
@@ -420,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
             value=f"fine-tuned from {src.name}{f' (going on from {args.init.name})' if args.init else ''} "
             f"by models/tools/finetune_recognizer.py on the plates of "
             f"{'+'.join(args.train) or 'no split'}{' and synthetic plates' if synthetic is not None else ''} "
-            f"({steps} steps, lr {args.lr}, {args.opt}, keep {args.keep})",
+            f"({steps} steps, lr {args.lr}, {args.opt}, keep {args.keep})"
+            + (f", blended with the shipped weights at {alpha:g}" if alpha is not None else ""),
         )
         onnx.save(exported, str(path))
         print(f"wrote {path}", file=sys.stderr)
@@ -470,8 +492,14 @@ def main(argv: list[str] | None = None) -> int:
         history.append(report(step))
     if args.out is not None:
         export(args.out, step)
+    blends = {}
+    for alpha in args.blend:
+        model = blended(alpha)
+        blends[f"{alpha:g}"] = report(step, model, f", blended at {alpha:g}")
+        if args.out is not None:
+            export(args.out.with_name(f"{args.out.stem}-blend{alpha:g}{args.out.suffix}"), step, model, alpha)
     print(json.dumps({"train": args.train, "eval": args.eval, "device": str(device), "steps": step,
-                      "seconds": round(time.perf_counter() - t0, 1), "history": history}))
+                      "seconds": round(time.perf_counter() - t0, 1), "history": history, "blends": blends}))
     return 0
 
 

@@ -10,8 +10,9 @@
 # 16 MiB a returned file may have (`cat best-STEP.onnx.part* > best.onnx`). Measure them here with
 # `./dev bench accuracy --rec-model FILE`: in the CPU runs the crop figures did not foretell the
 # pipeline's (models/README.md), so only that bench decides. Settings: BUDGET BATCH LR KEEP WORN
-# MARKS (1; 0: worn plates without border and emblems) EVAL_EVERY WORKERS,
-# DEVICE (cuda), PYTHON (python3), SKIP_WHEELS=1 where the wheels are installed already.
+# MARKS (1; 0: worn plates without border and emblems) EVAL_EVERY WORKERS, BLEND (e.g. "0.25 0.5":
+# also return the final weights blended with the shipped ones, --blend), DEVICE (cuda), PYTHON
+# (python3), SKIP_WHEELS=1 where the wheels are installed already.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${OUT:?run it through the device tool, which sets OUT, or set OUT to a folder}"
@@ -28,7 +29,7 @@ run=$(mktemp -d)
   --synthetic-fonts .gpu/fonts --synthetic-worn "${WORN:-0.7}" --steps 100000000 --time-budget "${BUDGET:-360}" \
   --batch "${BATCH:-64}" --lr "${LR:-1e-5}" --keep "${KEEP:-10}" --eval-every "${EVAL_EVERY:-500}" \
   --workers "${WORKERS:-14}" --device "${DEVICE:-cuda}" --out "$run/rec.onnx" --checkpoints \
-  $([ "${MARKS:-1}" = 0 ] && echo --synthetic-no-marks) \
+  $([ "${MARKS:-1}" = 0 ] && echo --synthetic-no-marks) $([ -n "${BLEND:-}" ] && echo --blend ${BLEND:-}) \
   2>"$OUT/train.log" | tee "$OUT/train.out"
 "$PYTHON" - "$run" "$OUT" <<'PYEOF'
 import json, pathlib, sys
@@ -37,13 +38,17 @@ doc = json.loads((out / "train.out").read_text().strip().splitlines()[-1])
 history, last = doc["history"], doc["steps"]
 best = max(history, key=lambda h: (h["us_voted"] + h["br_voted"], h["step"]))
 print(f"best: step {best['step']}; final: step {last}", file=sys.stderr)
+files = {}
 for name, step in {"best": best["step"], "final": last}.items():
     if name == "best" and step in (0, last):
         continue  # the shipped model itself, or the same file as the final one
-    src = run / ("rec.onnx" if step == last else f"rec-{step}.onnx")
+    files[f"{name}-{step}"] = run / ("rec.onnx" if step == last else f"rec-{step}.onnx")
+for alpha in doc.get("blends", {}):
+    files[f"blend{alpha}-{last}"] = run / f"rec-blend{alpha}.onnx"
+for name, src in files.items():
     data = src.read_bytes()
     part = 15 * 1024 * 1024
     for k in range(0, len(data), part):
-        (out / f"{name}-{step}.onnx.part{k // part}").write_bytes(data[k : k + part])
+        (out / f"{name}.onnx.part{k // part}").write_bytes(data[k : k + part])
 PYEOF
 ls -la "$OUT"

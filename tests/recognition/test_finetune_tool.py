@@ -173,8 +173,9 @@ def test_a_short_run_writes_drop_in_recognizers(tool: ModuleType, tmp_path: Path
     out = tmp_path / "rec.onnx"
     assert tool.main(["--train", "--eval", "xx", "--dataset", str(tmp_path / "data"), "--synthetic-fonts",
                       str(fonts), "--steps", "2", "--batch", "2", "--eval-every", "1", "--keep", "1",
-                      "--out", str(out), "--checkpoints", "--workers", "1"]) == 0
-    history = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["history"]
+                      "--out", str(out), "--checkpoints", "--workers", "1", "--blend", "0", "1"]) == 0
+    doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    history = doc["history"]
     assert [h["step"] for h in history] == [0, 1, 2]
     assert all(0 <= h["xx_after_syntax"] <= 1 and 0 <= h["xx_voted"] <= 1 for h in history)
     shipped = candidate_recognizer(find_models_dir() / "PP-OCRv6_rec_small.onnx", 1)
@@ -184,6 +185,20 @@ def test_a_short_run_writes_drop_in_recognizers(tool: ModuleType, tmp_path: Path
         (line,) = rec.recognize([np.full((48, 200, 3), 230, np.uint8)])
         assert line.text == "" or line.text.isalnum()
     assert not (tmp_path / "rec-2.onnx").exists()  # the last step is the final file itself
+    # Blends: at 0 the shipped weights, at 1 the trained ones, each measured and written.
+    assert set(doc["blends"]) == {"0", "1"} and doc["blends"]["1"]["xx_voted"] == history[-1]["xx_voted"]
+    import onnxruntime as ort
+
+    x = tool.prepare(frame[y : y + h, x : x + w])[None]
+
+    def probs(path: Path) -> np.ndarray:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return np.asarray(sess.run(None, {sess.get_inputs()[0].name: x})[0])
+
+    assert np.allclose(probs(tmp_path / "rec-blend0.onnx"), probs(find_models_dir() / "PP-OCRv6_rec_small.onnx"),
+                       atol=2e-4)
+    assert np.allclose(probs(tmp_path / "rec-blend1.onnx"), probs(out), atol=2e-4)
+    assert not np.allclose(probs(out), probs(tmp_path / "rec-blend0.onnx"), atol=2e-4)  # training moved it
     # A run goes on from an earlier run's file (its softmax cut again, as the shipped one's is).
     again = tmp_path / "again.onnx"
     assert tool.main(["--train", "--eval", "xx", "--dataset", str(tmp_path / "data"), "--synthetic-fonts",
@@ -192,6 +207,10 @@ def test_a_short_run_writes_drop_in_recognizers(tool: ModuleType, tmp_path: Path
     doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert doc["steps"] == 0 and [h["step"] for h in doc["history"]] == [0]  # a spent budget trains no step
     assert candidate_recognizer(again, 1).classes == shipped.classes
+    # A blend is taken with the shipped weights, which a file of this tool's lays out otherwise.
+    assert tool.main(["--train", "--eval", "xx", "--dataset", str(tmp_path / "data"), "--synthetic-fonts",
+                      str(fonts), "--steps", "1", "--init", str(out), "--blend", "0.5"]) == 2
+    assert "--blend needs the shipped model's layout" in capsys.readouterr().err
 
 
 def test_the_gpu_run_scripts_parse_and_name_what_they_need() -> None:
