@@ -12,10 +12,11 @@ is dark (dusk, an exposure set against headlights):
    syntax, OCR confidence and character height (the vehicle in the lane is the nearest). A printed
    code beside a text, or in a blue band at its left (found by colour, read on its own), names the
    country;
-4. unless the best candidate is already certain, the best two are re-read: the padded region around
-   each is cut from the full-resolution frame, scaled so the characters are ~52 px tall, detected
-   and read again; where that read is not certain either, its line is read twice more, cut a
-   little wider and a little narrower, and the three reads vote;
+4. unless the best candidate is already certain (and no characters go on past its box's ends, as
+   when the detector cut a plate's first characters off), the best two are re-read: the padded
+   region around each is cut from the full-resolution frame, scaled so the characters are ~52 px
+   tall, detected and read again; where that read is not certain either, its line is read twice
+   more, cut a little wider and a little narrower, and the three reads vote;
 5. only when no convincing plate came out of that (a number or a word alone never is, nor a plate
    at the frame's edge) does a second pass run the detector at up to
    ``det_max_side`` for small, far plates (steps 2-4 again); a frame no larger than the coarse pass
@@ -238,7 +239,7 @@ class PlateReader:
         lines = self.recognizer.recognize([crop_quad(img, b.quad) for b in boxes])
         cands = self._candidates(boxes, lines, img)
         _prefer_large(cands)
-        if self.reread and not (cands and _certain(cands[0])):
+        if self.reread and not (cands and _certain(cands[0]) and not _text_goes_on(img, cands[0].quad)):
             cands = self._reread_top(img, cands)
             _prefer_large(cands)
         return boxes, lines, cands
@@ -776,6 +777,38 @@ def _certain(c: Candidate) -> bool:
     """A first read so clean that a closer look would only cost time."""
     m = c.match
     return not m.generic and m.corrections == 0 and min(m.confs, default=0.0) >= CERTAIN_CHAR_CONF
+
+
+def _text_goes_on(img: np.ndarray, quad: np.ndarray) -> bool:
+    """Whether characters go on past either end of the box, so that its read, however clean, may be
+    part of the plate: the detector cut 6LSU216's box after its 6L, and `SU216` read as certain.
+
+    Looks at a strip of 0.6 line heights beyond each end: a character's strokes leave ink in the
+    line's middle rows with the plate's ground above or below them, over a good part of the strip,
+    as the characters inside the box do.
+    """
+    h = quad_height(quad)
+    if h < 10:
+        return False
+    w = quad_width(quad)
+    wide = crop_quad(img, widened(quad, 0.6))
+    gray = cv2.cvtColor(wide, cv2.COLOR_BGR2GRAY) if wide.ndim == 3 else wide
+    rows, cols = gray.shape
+    ext = round((cols - cols * w / (w + 1.2 * h)) / 2)  # the strip beyond each end, in pixels
+    if ext < 3 or cols - 2 * ext < 4:
+        return False
+    top, bottom = int(rows * 0.2), max(int(rows * 0.8), int(rows * 0.2) + 1)
+    thresh, _ = cv2.threshold(gray[top:bottom, ext : cols - ext], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    dark = gray < thresh
+    if dark[top:bottom, ext : cols - ext].mean() > 0.5:  # light characters on a dark plate
+        dark = ~dark
+    ink = dark[top:bottom].mean(axis=0)
+    # Ground above or below the stroke: the plate goes on there, where the plate's border and the
+    # car's body beyond its edge are dark from top to bottom.
+    margins = np.vstack([dark[: max(1, rows // 8)], dark[rows - max(1, rows // 8) :]]).mean(axis=0)
+    stroke = (ink > 0.15) & (margins < 0.5)
+    inside = stroke[ext : cols - ext].mean()
+    return any(stroke[part].mean() >= max(0.2, 0.5 * inside) for part in (slice(0, ext), slice(cols - ext, cols)))
 
 
 def _prefer_large(cands: list[Candidate]) -> None:

@@ -24,6 +24,7 @@ from edge.recognition.reader import (
     _one_per_place,
     _reading_chains,
     _repeats,
+    _text_goes_on,
     _without_overlays,
     is_overlay,
     widened,
@@ -541,3 +542,32 @@ def test_only_a_dark_frame_is_brightened() -> None:
     black = np.full((120, 200, 3), 3, np.uint8)
     black[0, 0] = 6
     assert _lifted(black) is black  # a covered lens: no scene to bring out, and no noise made into one
+
+
+def _plate_on_a_car(text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """A white plate with black characters on a dark car; the x extent of each character."""
+    img = np.full((160, 520, 3), 40, np.uint8)
+    cv2.rectangle(img, (60, 40), (460, 120), (235, 235, 235), -1)
+    x, spans = 90, []
+    for ch in text:
+        (w, _), _ = cv2.getTextSize(ch, cv2.FONT_HERSHEY_DUPLEX, 1.6, 4)
+        cv2.putText(img, ch, (x, 100), cv2.FONT_HERSHEY_DUPLEX, 1.6, (20, 20, 20), 4, cv2.LINE_AA)
+        spans.append((x, x + w))
+        x += w + 6
+    return img, spans
+
+
+def _line_quad(x0: float, x1: float) -> np.ndarray:
+    return np.array([[x0, 58], [x1, 58], [x1, 104], [x0, 104]], np.float32)
+
+
+def test_a_box_that_cut_a_plates_first_characters_off_is_told_apart() -> None:
+    """6LSU216's box began at its S, and `SU216` read as certain: characters going on past a box's
+    end must send the reader for a closer look, while the plate's edge and the car beyond it must not."""
+    img, spans = _plate_on_a_car("6LSU216")
+    whole = _line_quad(spans[0][0] - 4, spans[-1][1] + 4)
+    assert not _text_goes_on(img, whole)
+    assert _text_goes_on(img, _line_quad(spans[2][0] - 4, spans[-1][1] + 4))  # 6L cut off
+    assert _text_goes_on(img, _line_quad(spans[0][0] - 4, spans[-3][1] + 4))  # 16 cut off
+    assert not _text_goes_on(cv2.bitwise_not(img), whole)  # light characters on a dark plate
+    assert _text_goes_on(cv2.bitwise_not(img), _line_quad(spans[2][0] - 4, spans[-1][1] + 4))
