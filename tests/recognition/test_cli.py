@@ -16,7 +16,7 @@ from .conftest import lane_frame
 
 
 def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.strip()]
+    return _lines_of(capsys.readouterr().out)
 
 
 def test_images_one_line_each_and_bad_files_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,7 +82,7 @@ def test_video_gives_one_line_per_crossing(tmp_path: Path, capsys: pytest.Captur
     path = _two_crossings(tmp_path / "lane.avi")
     rc = cli.main([str(path), "--fps", "5", "--gap", "1.5"])
     captured = capsys.readouterr()
-    lines = [json.loads(x) for x in captured.out.splitlines() if x.strip()]
+    lines = _lines_of(captured.out)
     assert rc == 0
     assert [ln["plate"]["text"] for ln in lines] == ["01A123BC", "30555XYZ"]
     assert all(ln["plate"]["supporting_frames"] >= 2 for ln in lines)
