@@ -36,8 +36,9 @@ alone still cost `br` 30 points as read in 100 steps. With `--keep 10` (distilla
 shipped model), `br` held and `us` gained 2.7 points as read in 400 steps, but the whole pipeline
 read fewer plates with it (models/README.md). Worn synthetic plates (the plate's border, bolts,
 band, emblems and stains in the crop; `--synthetic-worn`) gained 3.6-4.1 `us` points as read by
-step 250-500, none after the syntax step, and the pipeline lost 3 `us` photos: the model learnt to
-skip marks between characters and then skipped some real ones.
+step 250-500, none after the syntax step, and the pipeline lost 3 `us` photos. Those losses are
+the pipeline's choice of box, not the recognizer dropping characters: a surer model reads a partial
+box convincingly enough that the full-size pass never runs (models/README.md, "Blending").
 
 A long run: `--checkpoints` writes the recognizer at each measurement (OUT-STEP.onnx), and `--init
 FILE` goes on from one of them (`--keep` still pulls towards the shipped model). On a GPU:
@@ -355,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                                       marks=not args.synthetic_no_marks)
     net = onnx2torch.convert(logits_graph(src))
     net.eval()  # BatchNorm keeps the statistics it was trained with; the graph has no dropout
-    shipped = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    shipped = {k: v.detach().clone() for k, v in net.state_dict().items()} if args.blend else {}
     teacher = copy.deepcopy(net).requires_grad_(False) if args.keep > 0 else None  # the shipped model, kept
     if args.init is not None:  # go on from an earlier run's file; --keep still pulls towards the shipped model
         net = onnx2torch.convert(logits_graph(args.init))

@@ -143,8 +143,9 @@ def _pick(weighted: list[tuple[Any, float]], rng: random.Random) -> Any:
 
 def gap_kind(rng: random.Random, marks: bool = True) -> str:
     """What stands between two groups of characters: a blank, a dash, a dot, or (with ``marks``) an
-    emblem. Without marks nothing there is a shape the label does not name as a separator: a run
-    with emblems learnt to skip marks, and then skipped real characters (models/README.md)."""
+    emblem. Without marks nothing there is a shape the label does not name as a separator, so a run
+    can tell whether emblems help (models/README.md: the runs' losses in the pipeline came from its
+    choice of box, not from the recognizer skipping characters)."""
     return str(_pick([("space", 0.6), ("dash", 0.12), ("dot", 0.06), ("emblem", 0.22 if marks else 0.0)], rng))
 
 
