@@ -787,14 +787,15 @@ def _text_goes_on(img: np.ndarray, quad: np.ndarray) -> bool:
     line's middle rows with the plate's ground above or below them, over a good part of the strip,
     as the characters inside the box do.
     """
+    strip = 0.6  # line heights beyond each end
     h = quad_height(quad)
     if h < 10:
         return False
     w = quad_width(quad)
-    wide = crop_quad(img, widened(quad, 0.6))
+    wide = crop_quad(img, widened(quad, strip))
     gray = cv2.cvtColor(wide, cv2.COLOR_BGR2GRAY) if wide.ndim == 3 else wide
     rows, cols = gray.shape
-    ext = round((cols - cols * w / (w + 1.2 * h)) / 2)  # the strip beyond each end, in pixels
+    ext = round(cols * strip * h / (w + 2 * strip * h))  # the strip beyond each end, in pixels
     if ext < 3 or cols - 2 * ext < 4:
         return False
     top, bottom = int(rows * 0.2), max(int(rows * 0.8), int(rows * 0.2) + 1)
