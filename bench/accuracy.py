@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -106,7 +107,9 @@ def run_split(
     items = load_split(root, split)
     if limit:
         items = items[:limit]
-    exact = detected = 0
+    exact = detected = right_country = 0
+    # A split named for one country (br, us) says which country every read should be given.
+    country = split.upper() if split.upper() in reader.book.countries else None
     latencies: list[float] = []
     graded: list[tuple[float, bool]] = []  # (confidence of the best read, whether it was right)
     for path, gt_box, gt_text in items:
@@ -126,6 +129,7 @@ def run_split(
         if plates:
             graded.append((plates[0].confidence, ok))
         exact += ok
+        right_country += ok and plates[0].country == country
         detected += any(hits(r.box, gt_box) for r in plates)
         if verbose and not ok:
             conf = f"{plates[0].confidence:.2f}" if plates else "-"
@@ -135,6 +139,8 @@ def run_split(
         "photos": n,
         "exact": exact / n if n else float("nan"),
         "detection_recall": detected / n if n else float("nan"),
+        # Of the exact reads, the share given the split's country (NaN for a split of many countries).
+        "country_right": right_country / exact if country and exact else float("nan"),
         "latency_median_ms": 1000 * statistics.median(latencies) if n else float("nan"),
         "latency_p95_ms": 1000 * p95 if (p95 := percentile(latencies, 95)) is not None else float("nan"),
         **calibration(graded),
@@ -223,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             f"detection recall {100 * res['detection_recall']:.1f}%  "
             f"latency median {res['latency_median_ms']:.0f} ms  p95 {res['latency_p95_ms']:.0f} ms"
         )
+        if not math.isnan(res["country_right"]):
+            print(f"    country: {100 * res['country_right']:.1f}% of the exact reads name {split.upper()}")
         for t in CONFIDENCE_LEVELS:
             print(
                 f"    confidence >= {t}: {100 * res[f'coverage_at_{t}']:.0f}% of reads, "

@@ -9,13 +9,16 @@ import cv2
 import numpy as np
 import pytest
 
+from drivers.camera.synthetic import EU_BAND_CODES
 from edge.config import RecognitionSection
+from edge.recognition.alphabet import ALNUM
 from edge.recognition.containers import is_valid
 from edge.recognition.ocr import TextBox, TextLine
 from edge.recognition.reader import (
     MAX_CHAINS,
     Candidate,
     PlateReader,
+    _as_letters,
     _blue_band,
     _convincing,
     _lifted,
@@ -464,6 +467,38 @@ def test_a_blue_band_is_found_left_of_a_plate_and_nowhere_else() -> None:
     car = np.full((200, 600, 3), (153, 51, 0), np.uint8)
     cv2.rectangle(car, (250, 60), (550, 120), (240, 240, 240), -1)
     assert _blue_band(car, (260, 62, 280, 56)) is None
+
+
+# Plates drawn with the EU band (or Turkey's), read from far enough that the band's code is 6-9 px
+# tall. Before the seventh session, half of them were given another country at these sizes
+# (BMW1234 as Brazilian, WA12345 as Danish): a far plate's text box is tall with car body above
+# and below the plate, which the band finder took for the plate's ground and cut into the code's
+# crop; and a code read as digits (Italy's I as 1) named no country.
+FAR_BANDED = [(d, c) for d, c, _ in PLATES if c in EU_BAND_CODES or c == "TR"]
+
+
+@pytest.mark.parametrize("plate_h", [20, 28])
+def test_a_far_plates_band_code_still_names_its_country(reader: PlateReader, plate_h: int) -> None:
+    wrong = []
+    for display, country in FAR_BANDED:
+        frame, _ = lane_frame(display, country, plate_h=plate_h)
+        reads = reader.read(frame)
+        got = (reads[0].text, reads[0].country) if reads else None
+        if got != (display.replace(" ", ""), country):
+            wrong.append(f"{display} ({country}): {got}")
+    assert not wrong, wrong
+
+
+def test_a_code_read_as_digits_is_read_as_the_letters_it_must_be() -> None:
+    # Italy's I read as 1, Belgium's B as 8: a band's code has no digits, so each character is the
+    # likeliest letter the recognizer saw there; one with no trace of a letter reads nothing.
+    probs = np.zeros((2, len(ALNUM)), np.float32)
+    probs[0, ALNUM.index("1")], probs[0, ALNUM.index("I")] = 0.8, 0.15
+    probs[1, ALNUM.index("8")], probs[1, ALNUM.index("B")], probs[1, ALNUM.index("E")] = 0.6, 0.3, 0.1
+    assert _as_letters(TextLine("18", [0.8, 0.6], probs)) == "IB"
+    assert _as_letters(TextLine("1", [0.8], probs[:1])) == "I"
+    probs[0, ALNUM.index("I")] = 0.0
+    assert _as_letters(TextLine("1", [0.8], probs[:1])) == ""
 
 
 def test_a_lone_upright_stroke_in_a_band_is_italys_i() -> None:

@@ -1,0 +1,105 @@
+"""How small a plate the reader still reads, and still names the country of: synthetic lane frames
+with one plate drawn at each of several heights.
+
+Run: ``./dev bench plate_size [--heights 14 16 20 24 28 36 48] [--seeds 2] [--threads 2] [-v]``
+
+A lane camera is set up so the plate is big enough, but a truck stopping short, a second truck
+behind, or a camera that moved can give a plate half the size it was commissioned for. The dev
+photos hold plates of whatever size they happen to have, and no European ones, so this bench draws
+its own: the region's plates from the traffic simulator's layouts (UZ, KZ, KG, TJ, RU, TR), and
+European plates with the blue band whose small code names the country. Per plate height (pixels, the
+whole plate), it prints the share read exactly, the share also given the right country, and the
+median time per frame; ``-v`` lists every miss. The largest height is the baseline of the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from typing import Any
+
+from bench._common import header, percentile, ratio, table, write_json
+from drivers.camera.synthetic import plate_photo
+from drivers.sim.traffic import make_plate
+from edge.config import RecognitionSection
+from edge.recognition.reader import PlateReader
+
+# Plates from beyond the region, as a post's foreign trucks carry them: the EU band's code (one
+# letter or two) is what names the country, and at a far plate it is a few pixels tall.
+BANDED = [
+    ("B MW 1234", "DE"), ("KA AB 123", "DE"), ("WA 12345", "PL"), ("ABC 123", "LT"), ("1234 BCD", "ES"),
+    ("AB 123 CD", "FR"), ("1 ABC 234", "BE"), ("AB 12 CD", "PT"), ("FX 555 ZZ", "IT"), ("2AB 3456", "CZ"),
+]  # fmt: skip
+
+
+def plates(regional: int, seed: int = 7) -> list[tuple[str, str]]:
+    """(display, country): ``regional`` plates of the region's layouts, then the banded ones."""
+    rng = random.Random(seed)
+    region = [(display, country) for _, display, country, _ in (make_plate(rng) for _ in range(regional))]
+    return region + BANDED
+
+
+def measure(reader: PlateReader, height: int, sample: list[tuple[str, str]], seeds: int) -> dict[str, Any]:
+    exact = country_right = 0
+    times: list[float] = []
+    misses: list[str] = []
+    for display, country in sample:
+        for seed in range(seeds):
+            frame, _ = plate_photo(display, country, plate_h=height, seed=seed)
+            t0 = time.perf_counter()
+            reads = [r for r in reader.read(frame) if r.kind == "plate"]
+            times.append(time.perf_counter() - t0)
+            got = reads[0] if reads else None
+            ok = got is not None and got.text == display.replace(" ", "")
+            exact += ok
+            country_right += ok and got is not None and got.country == country
+            if not (ok and got is not None and got.country == country):
+                misses.append(f"{display} ({country}), seed {seed}: "
+                              + (f"{got.text} ({got.country or '-'})" if got else "nothing"))
+    n = len(times)
+    return {
+        "plate_h": height,
+        "frames": n,
+        "exact_pct": round(100 * exact / n, 1),
+        "country_pct": round(100 * country_right / n, 1),
+        "median_ms": round(1000 * statistics.median(times), 1),
+        "p95_ms": round(1000 * (percentile(times, 95) or 0.0), 1),
+        "misses": misses,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--heights", type=int, nargs="+", default=[14, 16, 20, 24, 28, 36, 48],
+                    help="plate heights in pixels (the whole plate, 520x112 mm proportions)")
+    ap.add_argument("--regional", type=int, default=20, help="plates of the region's layouts drawn")
+    ap.add_argument("--seeds", type=int, default=2, help="frames per plate and height (placement, noise)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON (- for stdout)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="list every miss")
+    args = ap.parse_args(argv)
+    if min(args.heights) < 12:
+        ap.error("--heights: the renderer draws plates 12 px tall or more")
+    header("plate size: reads and countries against the plate's height")
+    reader = PlateReader(RecognitionSection.model_validate({"threads": args.threads}))
+    sample = plates(args.regional)
+    reader.read(plate_photo(*sample[0])[0])  # warm-up, not timed
+    rows = [measure(reader, h, sample, args.seeds) for h in sorted(args.heights)]
+    base = rows[-1]
+    for r in rows:
+        r["exact_vs_largest"] = ratio(r["exact_pct"], base["exact_pct"])
+        r["time_vs_largest"] = ratio(r["median_ms"], base["median_ms"])
+    table(rows, ["plate_h", "frames", "exact_pct", "country_pct", "median_ms", "p95_ms", "exact_vs_largest",
+                 "time_vs_largest"], title=f"{len(sample)} plates x {args.seeds} frames per height")
+    if args.verbose:
+        for r in rows:
+            for miss in r["misses"]:
+                print(f"  {r['plate_h']} px: {miss}")
+    write_json(args.json, "plate_size", {"rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

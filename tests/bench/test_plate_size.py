@@ -1,0 +1,38 @@
+"""The plate-size bench draws plates at the heights asked and counts reads and countries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.plate_size import BANDED, main, plates
+
+
+def test_the_sample_holds_the_regions_plates_and_banded_ones() -> None:
+    sample = plates(5)
+    assert len(sample) == 5 + len(BANDED)
+    assert {c for _, c in sample[:5]} <= {"UZ", "KZ", "KG", "TJ", "RU", "TR"}
+    assert sample == plates(5)  # the same plates every run
+
+
+def test_every_plate_28_px_tall_is_read_with_its_country(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sizes.json"
+    assert main(["--heights", "28", "48", "--regional", "3", "--seeds", "1", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "plate_h" in printed and "country_pct" in printed
+    rows = json.loads(out.read_text())["figures"]["rows"]
+    assert [r["plate_h"] for r in rows] == [28, 48]
+    for r in rows:
+        assert r["frames"] == 3 + len(BANDED)
+        assert r["exact_pct"] == r["country_pct"] == 100.0, r["misses"]
+        assert r["median_ms"] > 0
+    assert rows[-1]["exact_vs_largest"] == 1.0
+
+
+def test_a_plate_smaller_than_the_renderer_draws_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--heights", "8"])
+    assert exc.value.code == 2
+    assert "12 px tall or more" in capsys.readouterr().err
