@@ -41,6 +41,7 @@ def _plate_json(r: PlateRead) -> dict[str, Any]:
         "text": r.text,
         "display": r.display,
         "country": r.country,
+        "country_read": r.country_read,
         "syntax": r.syntax,
         "confidence": r.confidence,
         "ocr_confidence": r.evidence.ocr_mean if r.evidence is not None else None,

@@ -104,6 +104,7 @@ class Candidate:
     two_line: bool = False
     base: float = 0.0
     hint: str | None = None  # the country a code printed beside the text (or in its band) names
+    country_read: bool = False  # the match's country is the one a printed code named, not a guess
 
     @property
     def line_height(self) -> float:
@@ -375,7 +376,8 @@ class PlateReader:
                 continue
             m = matches[0]
             score = m.score - cost + shape
-            out.append(Candidate(m, quad.astype(np.float32), score, line.raw or line.text, base=score, hint=hint))
+            out.append(Candidate(m, quad.astype(np.float32), score, line.raw or line.text, base=score, hint=hint,
+                                 country_read=bool(vhint) and m.country == vhint))
         return out
 
     def _reread_top(self, img: np.ndarray, cands: list[Candidate]) -> list[Candidate]:
@@ -463,6 +465,7 @@ class PlateReader:
             raw_text=c.raw,
             kind="plate",
             evidence=evidence,
+            country_read=c.country_read,
         )
 
     def _others(self, boxes: list[TextBox], lines: list[TextLine]) -> list[PlateRead]:

@@ -17,7 +17,9 @@ class PlateRead:
     3166-1 alpha-2 code, or None when no known syntax matched. For a plate, ``confidence`` is the
     probability that ``text`` is exactly right (``edge.recognition.confidence``) and ``evidence``
     what it was computed from; for container codes and ADR plates it is the recognizer's mean
-    character probability.
+    character probability. ``country_read`` says the country was read off the plate (its printed
+    code, beside the text or in the EU band), not only inferred from which format the text fits:
+    many formats are shared (``LLL DDD`` is Lithuanian, Hungarian, Moldovan...).
     """
 
     text: str
@@ -32,6 +34,7 @@ class PlateRead:
     timestamp: float = 0.0
     kind: str = "plate"  # "plate", "container", "adr"
     evidence: ReadEvidence | None = None
+    country_read: bool = False
 
     @property
     def hazard_un(self) -> tuple[str, str] | None:

@@ -75,7 +75,10 @@ class PlateVoter:
         The track with the most summed confidence is the crossing's plate (a plate seen in many
         frames beats a text glimpsed once). The returned read is the most confident frame whose
         text equals the vote, so its frame, camera and box are real; when no single frame read the
-        voted text, the closest frame is returned with the voted text put in.
+        voted text, the closest frame is returned with the voted text put in. A frame that read the
+        plate's country code comes before those that only guessed the country from the format: the
+        truck's far frames show the code too small to read, and one of them, however sure of the
+        text, would name the country of whichever format fits it.
         """
         tracks = [t for t in self._tracks if t.kind == kind]
         if not tracks:
@@ -97,7 +100,7 @@ class PlateVoter:
         text, pos_support = _vote(track.reads)
         agreeing = [r for r in track.reads if r.text == text]
         if agreeing:
-            base = max(agreeing, key=lambda r: r.confidence)
+            base = max(agreeing, key=lambda r: (r.country_read, r.confidence))
         else:
             base = min(track.reads, key=lambda r: (edit_distance(r.text, text), -r.confidence))
             base = self._relabel(base, text)

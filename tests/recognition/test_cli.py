@@ -33,6 +33,7 @@ def test_images_one_line_each_and_bad_files_reported(tmp_path: Path, capsys: pyt
     assert [ln["file"] for ln in lines] == [str(pa), str(garbage), str(pb), str(tmp_path / "missing.png")]
     assert lines[0]["plates"][0]["text"] == "01A123BC"
     assert lines[0]["plates"][0]["country"] == "UZ"
+    assert isinstance(lines[0]["plates"][0]["country_read"], bool)
     assert lines[0]["plates"][0]["display"] == "01 A 123 BC"
     assert len(lines[0]["plates"][0]["box"]) == 4
     assert lines[0]["containers"] == [] and "models" in lines[0]

@@ -98,6 +98,8 @@ def test_synthetic_plates_of_each_country(reader: PlateReader, display: str, cou
     assert best.text == display.replace(" ", "")
     assert best.display == display
     assert best.country == expected
+    # Brazil's plates print no code; every other plate drawn here carries one, read or not.
+    assert not (country == "BR" and best.country_read)
     assert best.kind == "plate"
     assert 0.5 < best.confidence <= 1.0
     x, y, w, h = best.box
@@ -484,7 +486,8 @@ def test_a_far_plates_band_code_still_names_its_country(reader: PlateReader, pla
         frame, _ = lane_frame(display, country, plate_h=plate_h)
         reads = reader.read(frame)
         got = (reads[0].text, reads[0].country) if reads else None
-        if got != (display.replace(" ", ""), country):
+        # At 20 px a code of two letters may go unread where the format alone names the country.
+        if got != (display.replace(" ", ""), country) or (plate_h >= 28 and not reads[0].country_read):
             wrong.append(f"{display} ({country}): {got}")
     assert not wrong, wrong
 

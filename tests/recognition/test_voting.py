@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from edge.plates import edit_distance
 from edge.recognition.syntax import SyntaxBook
 from edge.recognition.types import PlateRead
@@ -103,3 +105,23 @@ def test_each_track_of_a_kind_is_voted_on_by_itself() -> None:
     assert v.each("adr") == []
     best = v.best("container")
     assert best is not None and best[0].text == "CSQU3054383"
+
+
+def test_a_frame_that_read_the_country_code_names_the_crossings_country() -> None:
+    # A Polish truck approaching: its far frames read WA12345 surely but its band's PL too small,
+    # so the format alone named it Danish; one near frame read the code.
+    v = PlateVoter()
+    for seq in range(4):
+        v.add(replace(_read("WA12345", 0.99, seq), country="DK", display="WA 12345", syntax="dk"))
+    v.add(replace(_read("WA12345", 0.95, 4), country="PL", syntax="pl-2", country_read=True))
+    best = v.best()
+    assert best is not None
+    read, conf, frames = best
+    assert (read.country, read.syntax, read.frame_seq, frames) == ("PL", "pl-2", 4, 5)
+    assert conf >= 0.99  # the surest frame still says how sure the text is
+    # Where no frame read a code, the surest frame's guess stands.
+    v = PlateVoter()
+    v.add(replace(_read("WA12345", 0.9, 0), country="NO"))
+    v.add(replace(_read("WA12345", 0.99, 1), country="DK"))
+    best = v.best()
+    assert best is not None and best[0].country == "DK"
