@@ -84,6 +84,7 @@ MISREAD_CODE_COST = 1.0  # a printed country code read with one letter wrong nam
 # right against 192, at 5.5 ms a code instead of 14.3.
 CODE_WIDTH = 96
 BAND_LETTER_COST = 0.5  # a leading I, D, F... may be the EU band's code, or the plate's own letter
+MAX_PLATE_CHARS = 11  # the longest plate of the syntax table: an Afghan private plate, KBL 12345 PRV
 CODE_CHARS = 11  # an ISO 6346 code: owner (3), category (1), serial (6), check digit (1)
 MAX_CHAINS = 512  # a grid of single letters branches at every step; a frame's time is bounded
 # Camera overlays and receipts print a clock or a date; no plate format does. On the raw OCR text
@@ -345,8 +346,9 @@ class PlateReader:
             if cut0 and len(rest) >= 6:
                 # The band's or the flag's edge read between the code and the registration: TR, O,
                 # then 01A12345.
-                cost += DROP_COST + DROP_CONF_COST * confs[cut0]
-                variants.append((rest[1:], confs[cut0 + 1 : stop], probs[cut0 + 1 : stop], cost, country, country))
+                edge_cost = cost + DROP_COST + DROP_CONF_COST * confs[cut0]
+                variants.append((rest[1:], confs[cut0 + 1 : stop], probs[cut0 + 1 : stop], edge_cost, country,
+                                 country))
         for rest, country, cut0, _ in self.book.strip_band_letter(text):
             variants.append((rest, confs[cut0:], probs[cut0:], BAND_LETTER_COST, hint, country))
         # One spurious character (a bolt, a state emblem, the plate's edge): try without the least
@@ -367,7 +369,7 @@ class PlateReader:
         out: list[Candidate] = []
         shape = _shape_score(quad, box)
         for vtext, vconfs, vprobs, cost, vhint, cut_country in variants:
-            if len(vtext) > 10:
+            if len(vtext) > MAX_PLATE_CHARS:
                 continue
             matches = self.book.match(vtext, vconfs, vprobs, hint=vhint)
             if cut_country is not None:

@@ -46,6 +46,12 @@ EXAMPLES = [
     ("B123ABC", "B123ABC", "RO", "ro-bucharest"),
     ("A1234BC", "A1234BC", "BG", "bg-1"),
     ("ZG1234AB", "ZG1234AB", "HR", "hr"),
+    # Afghanistan: province, number, class (PRV private, L lorry, B bus, T taxi, M, TRC rickshaw).
+    ("KBL12345PRV", "KBL12345PRV", "AF", "af-private"),
+    ("HRT4521L", "HRT4521L", "AF", "af-class"),
+    ("BLK77T", "BLK77T", "AF", "af-class"),
+    ("KDR305TRC", "KDR305TRC", "AF", "af-rickshaw"),
+    ("KBL12345", "KBL12345", "AF", "af-latin"),
     ("AB12CD", "AB12CD", "PT", "pt"),
     ("191D12345", "191D12345", "IE", "ie-1"),
     ("131CE1234", "131CE1234", "IE", "ie-2"),
@@ -329,3 +335,15 @@ def test_a_codes_first_letter_alone_is_stripped_only_when_unsure() -> None:
     sure = _probs_for(text, {7: ("R", 0.97)})
     sure[7, ALNUM.index("K")] = 0.02
     assert ("02345AB", "KG", 0, 1) not in BOOK.strip_misread_code(text, sure)
+
+
+def test_an_afghan_plate_of_herat_is_no_croatian_plate_behind_its_code() -> None:
+    # HRT 4521 L starts with Croatia's band code HR; Croatia's plates start with one of its
+    # registration areas, and RT is none, so the code explains nothing and the Afghan plate stands.
+    cut = [(rest, country) for rest, country, _, _ in BOOK.strip_code("HRT4521L") if country == "HR"]
+    assert ("RT4521L", "HR") in cut
+    hr = BOOK.match("RT4521L", hint="HR")
+    af = BOOK.match("HRT4521L")
+    assert af[0].country == "AF" and af[0].score > max(m.score for m in hr if m.country == "HR")
+    assert BOOK.match("ST4521L", hint="HR")[0].country == "HR"  # Split's plate behind the code
+    assert BOOK.best("AFG8895L") is None or BOOK.best("AFG8895L").country != "AF"  # AFG: no province
