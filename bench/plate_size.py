@@ -1,7 +1,7 @@
 """How small a plate the reader still reads, and still names the country of: synthetic lane frames
 with one plate drawn at each of several heights.
 
-Run: ``./dev bench plate_size [--heights 14 16 20 24 28 36 48] [--seeds 2] [--threads 2] [-v]``
+Run: ``./dev bench plate_size [--heights 14 16 20 24 28 36 48] [--seeds 2] [--degrade grey] [-v]``
 
 A lane camera is set up so the plate is big enough, but a truck stopping short, a second truck
 behind, or a camera that moved can give a plate half the size it was commissioned for. The dev
@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from bench._common import header, percentile, ratio, table, write_json
+from bench.accuracy import DEGRADE
 from drivers.camera.synthetic import plate_photo
 from drivers.sim.traffic import make_plate
 from edge.config import RecognitionSection
@@ -41,13 +42,16 @@ def plates(regional: int, seed: int = 7) -> list[tuple[str, str]]:
     return region + BANDED
 
 
-def measure(reader: PlateReader, height: int, sample: list[tuple[str, str]], seeds: int) -> dict[str, Any]:
+def measure(reader: PlateReader, height: int, sample: list[tuple[str, str]], seeds: int,
+            degrade: str | None = None) -> dict[str, Any]:
     exact = country_right = 0
     times: list[float] = []
     misses: list[str] = []
     for display, country in sample:
         for seed in range(seeds):
-            frame, _ = plate_photo(display, country, plate_h=height, seed=seed)
+            frame, box = plate_photo(display, country, plate_h=height, seed=seed)
+            if degrade is not None:
+                frame, _ = DEGRADE[degrade](frame, box)
             t0 = time.perf_counter()
             reads = [r for r in reader.read(frame) if r.kind == "plate"]
             times.append(time.perf_counter() - t0)
@@ -77,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--regional", type=int, default=20, help="plates of the region's layouts drawn")
     ap.add_argument("--seeds", type=int, default=2, help="frames per plate and height (placement, noise)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--degrade", choices=sorted(DEGRADE), default=None,
+                    help="change every frame first as bench.accuracy's --degrade does (grey: an infrared "
+                    "camera at night, which shows no blue band)")
     ap.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON (- for stdout)")
     ap.add_argument("-v", "--verbose", action="store_true", help="list every miss")
     args = ap.parse_args(argv)
@@ -86,13 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     reader = PlateReader(RecognitionSection.model_validate({"threads": args.threads}))
     sample = plates(args.regional)
     reader.read(plate_photo(*sample[0])[0])  # warm-up, not timed
-    rows = [measure(reader, h, sample, args.seeds) for h in sorted(args.heights)]
+    rows = [measure(reader, h, sample, args.seeds, args.degrade) for h in sorted(args.heights)]
     base = rows[-1]
     for r in rows:
         r["exact_vs_largest"] = ratio(r["exact_pct"], base["exact_pct"])
         r["time_vs_largest"] = ratio(r["median_ms"], base["median_ms"])
     table(rows, ["plate_h", "frames", "exact_pct", "country_pct", "median_ms", "p95_ms", "exact_vs_largest",
-                 "time_vs_largest"], title=f"{len(sample)} plates x {args.seeds} frames per height")
+                 "time_vs_largest"], title=f"{len(sample)} plates x {args.seeds} frames per height"
+          + (f", degraded: {args.degrade}" if args.degrade else ""))
     if args.verbose:
         for r in rows:
             for miss in r["misses"]:

@@ -36,3 +36,12 @@ def test_a_plate_smaller_than_the_renderer_draws_is_refused(capsys: pytest.Captu
         main(["--heights", "8"])
     assert exc.value.code == 2
     assert "12 px tall or more" in capsys.readouterr().err
+
+
+def test_frames_can_be_degraded_first(capsys: pytest.CaptureFixture[str]) -> None:
+    # An infrared camera's grey frames: the text is still read; the band's colour is gone.
+    assert main(["--heights", "48", "--regional", "2", "--seeds", "1", "--degrade", "grey", "--json", "-"]) == 0
+    out = capsys.readouterr().out
+    assert "degraded: grey" in out
+    (row,) = json.loads(out[out.index("{"):])["figures"]["rows"]
+    assert row["exact_pct"] == 100.0, row["misses"]
