@@ -22,6 +22,7 @@ from edge.recognition.reader import (
     _as_letters,
     _blue_band,
     _convincing,
+    _is_grey,
     _lifted,
     _lone_bar,
     _majority,
@@ -498,6 +499,13 @@ def test_a_far_plates_band_code_still_names_its_country(reader: PlateReader, pla
         if got != (display.replace(" ", ""), country) or (plate_h >= 28 and not reads[0].country_read):
             wrong.append(f"{display} ({country}): {got}")
     assert not wrong, wrong
+
+
+def test_a_frame_without_colour_is_told_apart() -> None:
+    # An infrared camera's frame: its grey copy is itself, so the reader does not look at it twice.
+    frame, _ = lane_frame("01 A 123 BC", "UZ", plate_h=44)
+    grey = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    assert not _is_grey(frame) and _is_grey(grey)
 
 
 def test_a_code_read_as_digits_is_read_as_the_letters_it_must_be() -> None:
