@@ -20,7 +20,8 @@ is dark (dusk, an exposure set against headlights):
 5. only when no convincing plate came out of that (a number or a word alone never is, nor a plate
    at the frame's edge) does a second pass run the detector at up to
    ``det_max_side`` for small, far plates (steps 2-4 again); a frame no larger than the coarse pass
-   sees it is enlarged for that pass, up to twice;
+   sees it is enlarged for that pass, up to twice; where still no plate is convincing, a third pass
+   runs the detector on a grey copy of the frame (it finds some plates only without their colours);
 6. container codes (ISO 6346, check digit verified) and ADR hazard plates are looked for among all
    the texts, a code's boxes joined in reading order (across, or down a corner post); a
    container's or an orange ADR plate's own print is then no plate candidate.
@@ -216,23 +217,13 @@ class PlateReader:
         view = (0, 0, img.shape[1], img.shape[0])
         settled = bool(cands) and _convincing(cands[0]) and not cut_by_edge(cands[0].rect, view)
         if fine_side > coarse_side * FINER and not settled:
-            boxes2, lines2, cands2 = self._pass(img, fine_side, skip=[c.rect for c in cands])
-            boxes, lines = boxes + boxes2, lines + lines2
-            cands = cands + cands2
-            _prefer_large(cands)
-            others = self._others(boxes, lines)  # a code may span both passes' texts
-            cands = _without_others_print(cands, others, img)
+            boxes, lines, cands, others = self._look_again(img, fine_side, (boxes, lines, cands))
             if self.cfg.grey_look and not (cands and _convincing(cands[0])) and not _is_grey(img):
                 # The detector answers to colour as well as to shape: on the dev photos it found two
                 # plates in a grey copy of the frame that it never found in colour (one then read
                 # right, us 86.0% -> 86.5%). The characters are still read from the colour frame.
                 grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-                boxes3, lines3, cands3 = self._pass(img, fine_side, skip=[c.rect for c in cands], det_img=grey)
-                boxes, lines = boxes + boxes3, lines + lines3
-                cands = cands + cands3
-                _prefer_large(cands)
-                others = self._others(boxes, lines)
-                cands = _without_others_print(cands, others, img)
+                boxes, lines, cands, others = self._look_again(img, fine_side, (boxes, lines, cands), grey)
         # The floor is on what the recognizer saw, as configured: a read the syntax finds unlikely
         # is still reported, with the low probability it has, for HQ to judge. It applies to each
         # reading before one is chosen per place: a correction the recognizer gave no weight to
@@ -242,6 +233,19 @@ class PlateReader:
         if any(not is_word(c.match.text) for c in plates):
             plates = [c for c in plates if not is_word(c.match.text)]
         return [self._to_read(c) for c in plates] + others
+
+    def _look_again(
+        self, img: np.ndarray, side: int, seen: tuple[list[TextBox], list[TextLine], list[Candidate]],
+        det_img: np.ndarray | None = None,
+    ) -> tuple[list[TextBox], list[TextLine], list[Candidate], list[PlateRead]]:
+        """One more pass, skipping the places already read, joined with what was seen before; and
+        the container codes and ADR plates among all the texts (a code may span both passes')."""
+        boxes, lines, cands = seen
+        more_boxes, more_lines, more = self._pass(img, side, skip=[c.rect for c in cands], det_img=det_img)
+        boxes, lines, cands = boxes + more_boxes, lines + more_lines, cands + more
+        _prefer_large(cands)
+        others = self._others(boxes, lines)
+        return boxes, lines, _without_others_print(cands, others, img), others
 
     def _pass(
         self, img: np.ndarray, side: int, skip: list[tuple[int, int, int, int]] | None = None,
