@@ -481,7 +481,7 @@ def test_a_blue_band_is_found_left_of_a_plate_and_nowhere_else() -> None:
 
 
 # Plates drawn with the EU band (or Turkey's), read from far enough that the band's code is 6-9 px
-# tall. Before the seventh session, half of them were given another country at these sizes
+# tall. Before the seventh session, 3 to 5 of them were given another country at these sizes
 # (BMW1234 as Brazilian, WA12345 as Danish): a far plate's text box is tall with car body above
 # and below the plate, which the band finder took for the plate's ground and cut into the code's
 # crop; and a code read as digits (Italy's I as 1) named no country.
