@@ -49,7 +49,7 @@ def collect(reader: PlateReader, root: Path, splits: list[str]) -> tuple[list[Re
             img = cv2.imread(str(path))
             if img is None:
                 continue
-            plates = [r for r in reader.read(img) if r.kind == "plate" and r.evidence is not None]
+            plates = [r for r in reader.read(img, still=True) if r.kind == "plate" and r.evidence is not None]
             if plates and plates[0].evidence is not None:
                 evidence.append(plates[0].evidence)
                 right.append(plates[0].text == gt_text)

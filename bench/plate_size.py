@@ -53,7 +53,7 @@ def measure(reader: PlateReader, height: int, sample: list[tuple[str, str]], see
             if degrade is not None:
                 frame, _ = DEGRADE[degrade](frame, box)
             t0 = time.perf_counter()
-            reads = [r for r in reader.read(frame) if r.kind == "plate"]
+            reads = [r for r in reader.read(frame, still=True) if r.kind == "plate"]
             times.append(time.perf_counter() - t0)
             got = reads[0] if reads else None
             ok = got is not None and got.text == display.replace(" ", "")

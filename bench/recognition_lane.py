@@ -55,7 +55,7 @@ def photo_stages(reader: PlateReader, stats: dict[str, list[float]], root: Path,
             continue
         stats.clear()
         t0 = time.perf_counter()
-        reader.read(img)
+        reader.read(img, still=True)
         total = time.perf_counter() - t0
         rows.append((total, sum(stats["detector"]), sum(stats["recognizer"]),
                      len(stats["detector"]), len(stats["recognizer"])))
@@ -91,13 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photos", nargs="+", metavar="SPLIT", default=None,
                     help="time the stages on these splits of the benchmark photos instead of synthetic frames")
     ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
-    ap.add_argument("--no-grey-look", action="store_true",
-                    help="recognition.grey_look = false: no last look in grey at frames with no convincing plate")
     args = ap.parse_args(argv)
 
     reader = PlateReader(RecognitionSection.model_validate({"threads": args.threads,
-                                                            "det_max_side": args.det_max_side,
-                                                            "grey_look": not args.no_grey_look}))
+                                                            "det_max_side": args.det_max_side}))
     stats: dict[str, list[float]] = defaultdict(list)
     reader.detector.detect = _timed(stats, "detector", reader.detector.detect)  # type: ignore[method-assign]
     reader.recognizer.recognize = _timed(stats, "recognizer", reader.recognizer.recognize)  # type: ignore[method-assign]

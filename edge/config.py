@@ -262,12 +262,6 @@ class RecognitionSection(_Model):
         description="plates whose mean character probability is below this are not reported at all",
     )
     countries: list[str] = Field(default_factory=list, description="preferred countries first; empty: all")
-    grey_look: bool = Field(
-        True,
-        description="where no plate was convincing at full resolution, look once more at the frame in "
-        "grey: the detector finds some plates only without their colours (costs a detector pass on "
-        "those frames alone)",
-    )
 
 
 class ScreeningSection(_Model):

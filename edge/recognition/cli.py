@@ -162,7 +162,7 @@ def _read_image(reader: Any, path: Path, roi: tuple[int, int, int, int] | None) 
     if img is None:
         raise ValueError(f"{path}: not an image OpenCV can decode")
     t0 = time.perf_counter()
-    reads = reader.read(img, roi)
+    reads = reader.read(img, roi, still=True)
     ms = (time.perf_counter() - t0) * 1000
     return {"file": str(path), **_result_json(reads), "width": img.shape[1], "height": img.shape[0],
             "latency_ms": round(ms, 1), "models": reader.model_versions()}
