@@ -6,9 +6,13 @@ Skipped when the shared dataset is not on this machine. The full figures come fr
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
+import pytest
 
+from edge.recognition import cli
 from edge.recognition.reader import PlateReader
 
 from .conftest import dataset_items
@@ -101,3 +105,10 @@ def test_a_plate_the_detector_finds_only_without_colour_is_read(reader: PlateRea
     assert [r.text for r in reader.read(img, still=True) if r.kind == "plate"][:1] == ["CH0P8Y"]
     # A lane's frame is no still: its next frame is the second look.
     assert "CH0P8Y" not in [r.text for r in reader.read(img)]
+
+
+def test_customs_edge_read_reads_an_image_as_a_still(capsys: pytest.CaptureFixture[str]) -> None:
+    (path,) = [it[0] for it in dataset_items("us", 10_000) if it[0].name == "car22.jpg"]
+    assert cli.main(["-q", str(path)]) == 0
+    line = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert line["plates"][0]["text"] == "CH0P8Y"
