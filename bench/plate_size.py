@@ -57,9 +57,10 @@ def measure(reader: PlateReader, height: int, sample: list[tuple[str, str]], see
             times.append(time.perf_counter() - t0)
             got = reads[0] if reads else None
             ok = got is not None and got.text == display.replace(" ", "")
+            right = ok and got is not None and got.country == country
             exact += ok
-            country_right += ok and got is not None and got.country == country
-            if not (ok and got is not None and got.country == country):
+            country_right += right
+            if not right:
                 misses.append(f"{display} ({country}), seed {seed}: "
                               + (f"{got.text} ({got.country or '-'})" if got else "nothing"))
     n = len(times)
