@@ -2,7 +2,8 @@
 
 We re-implement the pre- and post-processing instead of depending on rapidocr because rapidocr
 silently downloads models when its config and the bundled files disagree, pulls in shapely and
-pyclipper, and decodes 18 708 classes when a plate only ever holds 36. The recognizer's output is
+pyclipper, and decodes every class of the model when a plate only ever holds 36 (the shipped file's
+output layer is already cut to 1 750 classes: models/tools/prune_classes.py). The recognizer's output is
 folded onto a plate alphabet (letters in either case and Cyrillic look-alikes count as the same
 Latin letter), which removes the "read a Chinese character instead of a 0" failure outright.
 """

@@ -12,7 +12,8 @@ onnx2torch needs), fine-tunes all of it (or, with `--only-head`, the classifier 
 `--train` splits (cut as `bench.recognizer` cuts them) and, with `--synthetic-fonts`, on synthetic
 plate lines of every format (`synth_plates.py`), all augmented; it measures on the `--eval` splits
 as it goes (exact as read and after the reader's syntax step), and writes an ONNX file with the
-shipped contract: input `[N, 3, 48, W]`, softmax output `[N, T, 18710]`, the same `character`
+shipped contract: input `[N, 3, 48, W]`, softmax output `[N, T, C]` with the shipped model's C
+(1750: its output layer is cut, `prune_classes.py`), the same `character`
 metadata, and a modification notice. The reader needs no change; measure the file with
 `./dev bench recognizer --model FILE` and `./dev bench accuracy --rec-model FILE`.
 
@@ -105,7 +106,7 @@ def make_trainable(net: Any, torch: Any, only_head: bool = False) -> int:
     """Turn the converted graph's weight initializers into parameters; the number of values trained.
 
     onnx2torch keeps the initializers that feed MatMul and Add nodes (the SVTR neck's attention and
-    MLP weights, the 120 x 18710 classifier) as buffers, which an optimizer never sees: before
+    MLP weights, the 120 x C classifier) as buffers, which an optimizer never sees: before
     2026-11-29 this tool trained the convolutions and batch norms only, under a frozen neck and
     classifier. Float tensors of at least two values are weights, biases and norm scales; scalars
     (epsilons, attention scales) and integer shapes stay constants. With ``only_head``, only the
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="weight of a distillation term that keeps the outputs near the shipped model's on "
                     "the same inputs (learning without forgetting); 0: off")
     ap.add_argument("--only-head", action="store_true",
-                    help="train the classifier alone (the layer that maps features to the 18710 classes)")
+                    help="train the classifier alone (the layer that maps features to the output classes)")
     ap.add_argument("--blend", type=float, nargs="+", default=[], metavar="ALPHA",
                     help="also measure, and write beside --out as STEM-blendALPHA.onnx, the trained weights "
                     "blended with the shipped ones: shipped + ALPHA x (trained - shipped), as WiSE-FT does")
