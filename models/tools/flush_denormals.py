@@ -23,18 +23,14 @@ output is deterministic: the same source gives the same bytes.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import sys
 from pathlib import Path
 
 import numpy as np
 
-NOTICE_KEY = "customs_post_edge.modification"
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+if str(Path(__file__).resolve().parent) not in sys.path:  # run as a script, or loaded by its path
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from model_edit import NOTICE_KEY, edit_args, sha256_of  # beside this file
 
 
 def flush(src: Path, dst: Path) -> list[tuple[str, int, int]]:
@@ -75,17 +71,7 @@ def flush(src: Path, dst: Path) -> list[tuple[str, int, int]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("src", type=Path)
-    ap.add_argument("dst", type=Path)
-    ap.add_argument("--expect-sha256", help="refuse a source whose sha256 differs (the upstream file's hash)")
-    args = ap.parse_args(argv)
-    if not args.src.is_file():
-        print(f"error: {args.src} is not a file", file=sys.stderr)
-        return 2
-    if args.expect_sha256 and sha256_of(args.src) != args.expect_sha256.lower():
-        print(f"error: {args.src} has sha256 {sha256_of(args.src)}, expected {args.expect_sha256}", file=sys.stderr)
-        return 1
+    args = edit_args(__doc__.split("\n\n")[0], argv)
     changed = flush(args.src, args.dst)
     for name, n, size in changed:
         print(f"{name}: {n} of {size} values were subnormal, now 0", file=sys.stderr)

@@ -25,20 +25,17 @@ output is deterministic: the same source gives the same bytes.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-NOTICE_KEY = "customs_post_edge.modification"
+if str(Path(__file__).resolve().parent) not in sys.path:  # run as a script, or loaded by its path
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from model_edit import NOTICE_KEY, edit_args, sha256_of  # beside this file
+
 CJK_START = 0x2E80  # CJK Radicals Supplement; Hiragana, Katakana, Hangul and the ideographs follow
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def kept_classes(classes: list[str]) -> list[int]:
@@ -133,17 +130,7 @@ def prune(src: Path, dst: Path) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("src", type=Path)
-    ap.add_argument("dst", type=Path)
-    ap.add_argument("--expect-sha256", help="refuse a source whose sha256 differs (the upstream file's hash)")
-    args = ap.parse_args(argv)
-    if not args.src.is_file():
-        print(f"error: {args.src} is not a file", file=sys.stderr)
-        return 2
-    if args.expect_sha256 and sha256_of(args.src) != args.expect_sha256.lower():
-        print(f"error: {args.src} has sha256 {sha256_of(args.src)}, expected {args.expect_sha256}", file=sys.stderr)
-        return 1
+    args = edit_args(__doc__.split("\n\n")[0], argv)
     try:
         before, after = prune(args.src, args.dst)
     except ValueError as err:
