@@ -69,10 +69,11 @@ for _path in (REPO, Path(__file__).resolve().parent):  # run as a script: the pr
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from model_edit import NOTICE_KEY  # noqa: E402  (beside this file)
+
 from edge.recognition.ocr import to_input  # noqa: E402  (the project is on the path from here on)
 
 HEIGHT, WIDTH = 48, 320  # the recognizer's input height, and the width the reader pads batches to
-NOTICE_KEY = "customs_post_edge.modification"
 
 
 def logits_graph(src: Path) -> Any:
