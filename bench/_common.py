@@ -216,5 +216,5 @@ def sample_event(n: int, post_id: str, t: float | None = None, lane_id: str | No
     return VehicleEvent(
         post_id=post_id, lane_id=lane_id or f"lane{n % 4 + 1}", first_seen=t - 12, left_at=t, weighed_at=t - 4,
         plate=plate, reads=[read], weighing=weighing,
-        models={"ppocr-det": "6678c866d002", "ppocr-rec": "537f73113900"},
+        models={"ppocr-det": "6678c866d002", "ppocr-rec": "8e72d77b5068"},
     ).payload()

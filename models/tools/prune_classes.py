@@ -60,9 +60,13 @@ def _producer(graph: Any, name: str) -> Any:
     raise ValueError(f"no node produces {name!r}")
 
 
-def _through_identity(graph: Any, name: str) -> Any:
+def _through_identity(graph: Any, name: str, passed: set[str]) -> Any:
+    """The node that computes ``name``, looking through Identity nodes; every tensor name on the
+    way is added to ``passed``."""
+    passed.add(name)
     node = _producer(graph, name)
     while node.op_type == "Identity":
+        passed.add(node.input[0])
         node = _producer(graph, node.input[0])
     return node
 
@@ -84,9 +88,11 @@ def prune(src: Path, dst: Path) -> tuple[int, int]:
     classes = ["<blank>", *meta["character"].splitlines(), " "]
     if len(graph.output) != 1:
         raise ValueError(f"{src} has {len(graph.output)} outputs; a PP-OCR recognizer has one")
-    softmax = _through_identity(graph, graph.output[0].name)
-    add = _through_identity(graph, softmax.input[0]) if softmax.op_type == "Softmax" else None
-    matmul = _through_identity(graph, add.input[0]) if add is not None and add.op_type == "Add" else None
+    # Every tensor from the layer's MatMul to the output has one value per class on its last axis.
+    resized: set[str] = set()
+    softmax = _through_identity(graph, graph.output[0].name, resized)
+    add = _through_identity(graph, softmax.input[0], resized) if softmax.op_type == "Softmax" else None
+    matmul = _through_identity(graph, add.input[0], resized) if add is not None and add.op_type == "Add" else None
     if matmul is None or matmul.op_type != "MatMul":
         raise ValueError(f"{src} does not end in MatMul -> Add -> Softmax")
     inits = {i.name: i for i in graph.initializer}
@@ -99,12 +105,6 @@ def prune(src: Path, dst: Path) -> tuple[int, int]:
     keep = kept_classes(classes)
     weight.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(w[:, keep]), weight.name))
     bias.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(b[keep]), bias.name))
-    # Every tensor between the layer and the output now has len(keep) classes on its last axis.
-    resized = {matmul.output[0], add.output[0], softmax.output[0], graph.output[0].name}
-    node = _producer(graph, graph.output[0].name)
-    while node.op_type == "Identity":
-        resized.add(node.input[0])
-        node = _producer(graph, node.input[0])
     for info in [*graph.value_info, *graph.output]:
         if info.name in resized:
             dims = info.type.tensor_type.shape.dim
