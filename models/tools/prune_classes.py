@@ -1,12 +1,13 @@
 """Cut a PP-OCR recognizer's output layer down to the classes a plate reader can use.
 
 Why: PP-OCRv6's recognizer scores 18 710 classes at every time step (a 120 x 18710 matrix, its bias
-and a softmax over all of them), and 16 960 of those are Chinese, Japanese and Korean characters,
-which no plate, sign or sticker of this project's region carries. On a 2-core AMD EPYC that output
-layer took 13% of the recognizer's time, and the reader's own decoding walked all 18 710 columns
-again. The reader folds the output onto 36 plate characters plus "anything else", so it needs the
-plate characters' look-alikes, a sink for other marks (punctuation, Latin, Greek and Cyrillic
-letters, symbols) and the blank, not the rest.
+and a softmax over all of them), and 16 960 of those are characters from U+2E80 up (Chinese
+characters, kana, fullwidth forms, CJK punctuation, emoji), which no plate, sign or sticker of this
+project's region carries. On a 2-core AMD EPYC that output layer took 13% of the recognizer's
+time, and the reader's own decoding walked all 18 710 columns again. The reader folds the output
+onto 36 plate characters plus "anything else", so it needs the plate characters' look-alikes, a
+sink for other marks (punctuation, Latin, Greek and Cyrillic letters, symbols) and the blank, not
+the rest.
 
 What stays: the CTC blank, the trailing space, every class that ``edge.recognition.ocr`` folds onto
 a plate character, and every class whose character lies below U+2E80 (the start of the CJK
