@@ -320,9 +320,9 @@ def worker(config: Path, stats_path: Path, since: float = 0.0) -> int:
     reader = controller.reader
     original_read = reader.read
 
-    def timed_read(image: Any, roi: Any = None) -> Any:
+    def timed_read(image: Any, roi: Any = None, **kw: Any) -> Any:
         t0 = time.perf_counter()
-        out = original_read(image, roi=roi)
+        out = original_read(image, roi=roi, **kw)
         done = time.time()
         lane = getattr(local, "lane", None)
         captured = getattr(local, "ts", None)

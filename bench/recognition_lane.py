@@ -1,12 +1,14 @@
 """Per-stage latency of the plate reader and the frames a second one lane can sustain, on the
 synthetic camera's 1280x720 frames (and, with ``--photos``, on the benchmark photos).
 
-Run: ``./dev bench recognition_lane [--seconds 60] [--fps 4] [--threads 2] [--photos us br]``
+Run: ``./dev bench recognition_lane [--seconds 60] [--fps 4] [--threads 2] [--far-rest 2] [--photos us br]``
 
 It renders a lane's frames at ``--fps`` over ``--seconds`` of scene time (vehicles every 12 s), reads
 every frame in one process, and prints: median/p95 time per frame, the time each stage took (detector
 passes, recognizer batches), the sustainable frames a second (1 / mean time per frame), and how many
-vehicles were read exactly after voting across their frames.
+vehicles were read exactly after voting across their frames. Frames are read as a lane camera reads
+them after the motion gate: with the look for far plates rested ``--far-rest`` frames after one that
+read nothing (``edge.recognition.gating.FarLook``; ``--far-rest 0`` for every frame).
 
 With ``--photos SPLIT...`` it reads the benchmark photos of those splits instead and prints, per split,
 where a photo's time goes: the detector's and the recognizer's milliseconds per photo (all their calls
@@ -30,7 +32,8 @@ import cv2
 
 from bench._common import percentile
 from bench.accuracy import DEFAULT_DATASET, load_split
-from edge.config import RecognitionSection
+from edge.config import CameraSection, RecognitionSection
+from edge.recognition.gating import FarLook
 from edge.recognition.reader import PlateReader
 from edge.recognition.voting import PlateVoter
 
@@ -88,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--det-max-side", type=int, default=1280)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--far-rest", type=int, default=CameraSection.model_fields["far_rest_frames"].default,
+                    help="frames read without the look for far plates after one that read nothing, as a lane "
+                    "camera's far_rest_frames (0: every frame gets it)")
     ap.add_argument("--photos", nargs="+", metavar="SPLIT", default=None,
                     help="time the stages on these splits of the benchmark photos instead of synthetic frames")
     ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
@@ -108,15 +114,20 @@ def main(argv: list[str] | None = None) -> int:
     traffic = Traffic(seed=args.seed, epoch=0.0)
     scene = SceneRenderer(traffic, seed=args.seed)
     per_frame: list[float] = []
+    far = FarLook(args.far_rest)
+    rested = 0
     voters: dict[int, PlateVoter] = {}
     truth: dict[int, str] = {}
     n = int(args.seconds * args.fps)
     for k in range(n):
         t = k / args.fps
         frame, _ = scene.render(t)
+        looked_far = far.allowed()
         t0 = time.perf_counter()
-        reads = reader.read(frame)
+        reads = reader.read(frame, far=looked_far)
         per_frame.append(time.perf_counter() - t0)
+        far.seen(bool(reads))
+        rested += not looked_far
         v = traffic.vehicle_at(t)
         if v is not None:
             truth[v.index] = v.plate
@@ -134,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         "recognizer_calls_per_frame": round(len(stats["recognizer"]) / n, 2),
         "recognizer_median_ms": round(1000 * statistics.median(stats["recognizer"]), 1)
         if stats["recognizer"] else None,
+        "frames_without_far_look": rested,
         "vehicles": len(truth),
         "vehicles_read_exactly": exact,
     }

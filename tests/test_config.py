@@ -78,6 +78,8 @@ def test_unknown_key_names_its_path(tmp_path: Path) -> None:
         ("socket://127.0.0.1:4001", "socket://127.0.0.1", "lanes[0].scale.url", "host:port"),
         ("socket://127.0.0.1:4001", "telnet://x:1", "lanes[0].scale.url", "unsupported"),
         ('id = "uz-test-01"', 'id = "uz/test"', "post.id", "not a valid id"),
+        ('name = "front"', 'name = "front"\n  far_rest_frames = -1', "lanes[0].cameras[0].far_rest_frames",
+         "greater than or equal to 0"),
     ],
 )
 def test_bad_values_name_key_and_cause(tmp_path: Path, old: str, new: str, path: str, words: str) -> None:

@@ -27,7 +27,7 @@ from edge import __version__
 from edge.config import CameraSection, LaneSection
 from edge.events import VehicleEvent
 from edge.lane.fusion import CrossingAssembler, Screening
-from edge.recognition.gating import MotionGate
+from edge.recognition.gating import FarLook, MotionGate
 from edge.recognition.reader import PlateReader, cut_by_edge
 from edge.recognition.types import PlateRead
 from edge.recognition.voting import PlateVoter
@@ -86,7 +86,8 @@ class Lane:
             evidence=evidence,
         )
         self.stats: dict[str, Any] = {"frames_read": 0, "frames_skipped": 0, "plates": 0, "events": 0,
-                                      "weighings": 0, "alarms": 0, "read_ms_last": None, "plates_cut_by_edge": 0}
+                                      "weighings": 0, "alarms": 0, "read_ms_last": None, "plates_cut_by_edge": 0,
+                                      "frames_without_far_look": 0}
         self.alarms: list[dict[str, Any]] = []
         self._last_loop = time.monotonic()
 
@@ -132,6 +133,7 @@ class Lane:
 
     def _camera_loop(self, cam_cfg: CameraSection, src: FrameSource) -> None:
         gate: MotionGate | None = None
+        far = FarLook(cam_cfg.far_rest_frames)
         period = 1.0 / cam_cfg.read_fps
         last_seq = -1
         next_at = 0.0
@@ -156,8 +158,9 @@ class Lane:
                 continue
             t0 = time.perf_counter()
             try:
+                looked_far = far.allowed()
                 with self._reader_lock:
-                    reads = self._reader.read(frame.image, roi=roi)
+                    reads = self._reader.read(frame.image, roi=roi, far=looked_far)
             except Exception:
                 log.exception("lane %s camera %s: plate reader failed on frame %d", self.id, cam_cfg.name,
                               frame.seq)
@@ -169,6 +172,8 @@ class Lane:
             whole = [r for r in reads if not cut_by_edge(r.box, view)]
             self.stats["plates_cut_by_edge"] += len(reads) - len(whole)
             reads = whole
+            far.seen(bool(reads))  # a container code or an ADR plate read is as good as a plate here
+            self.stats["frames_without_far_look"] += not looked_far
             overview = _overview(frame.image) if reads else None
             with self._lock:
                 for r in reads:

@@ -156,7 +156,8 @@ class PlateReader:
     # -- public -----------------------------------------------------------------------------------
 
     def read(
-        self, image: np.ndarray, roi: tuple[int, int, int, int] | None = None, *, still: bool = False
+        self, image: np.ndarray, roi: tuple[int, int, int, int] | None = None, *, still: bool = False,
+        far: bool = True,
     ) -> list[PlateRead]:
         """Plates (best first), then container codes and ADR plates, boxes in full-frame pixels.
 
@@ -164,7 +165,12 @@ class PlateReader:
         convincing even at full resolution, the detector then also looks at it in grey, which costs
         a detector pass on those photos (`us`: 45 of 222, the mean time +20%). A lane's frames are
         not stills: a crossing's next frame is its second look, and on a synthetic lane the grey
-        look cost 18% of the frames a second for no vehicle read better."""
+        look cost 18% of the frames a second for no vehicle read better.
+
+        ``far``: where the coarse pass finds no convincing plate, look again at full resolution for
+        a far, small one. A lane may leave that out for a frame or two after such a look found
+        nothing (``edge.recognition.gating.FarLook``): the frames that follow are nearly the same
+        picture, and an approaching plate grows into the coarse pass's reach."""
         frame = ensure_bgr(image)
         ox, oy = 0, 0
         if roi is not None:
@@ -178,7 +184,7 @@ class PlateReader:
             ox, oy = x0, y0
         frame = _lifted(frame)
         with self._lock:
-            reads = self._read(frame, still)
+            reads = self._read(frame, still, far)
         if ox or oy:
             reads = [
                 replace(r, box=(r.box[0] + ox, r.box[1] + oy, r.box[2], r.box[3])) for r in reads
@@ -206,7 +212,7 @@ class PlateReader:
 
     # -- pipeline ---------------------------------------------------------------------------------
 
-    def _read(self, img: np.ndarray, still: bool = False) -> list[PlateRead]:
+    def _read(self, img: np.ndarray, still: bool = False, far: bool = True) -> list[PlateRead]:
         # A coarse pass finds near plates cheaply; only when it finds no convincing plate does a
         # pass at full resolution (up to det_max_side) look for small, far ones. A container's or an
         # ADR plate's own print is never a plate, nor a reason to stop looking.
@@ -225,7 +231,7 @@ class PlateReader:
         # (and a lane drops such a read, by the same rule).
         view = (0, 0, img.shape[1], img.shape[0])
         settled = bool(cands) and _convincing(cands[0]) and not cut_by_edge(cands[0].rect, view)
-        if fine_side > coarse_side * FINER and not settled:
+        if far and fine_side > coarse_side * FINER and not settled:
             boxes, lines, cands, others = self._look_again(img, fine_side, (boxes, lines, cands))
             if still and not (cands and _convincing(cands[0])) and not _is_grey(img):
                 # The detector answers to colour as well as to shape: on the dev photos it found two

@@ -1,11 +1,11 @@
-"""The motion gate on real rendered lane frames."""
+"""The motion gate on real rendered lane frames, and when a lane camera looks for far plates."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edge.recognition.gating import MotionGate
+from edge.recognition.gating import FarLook, MotionGate
 
 from .conftest import lane_frame
 
@@ -35,3 +35,29 @@ def test_motion_outside_the_roi_is_ignored() -> None:
 def test_bad_roi() -> None:
     with pytest.raises(ValueError, match="ROI"):
         MotionGate(roi=(5000, 5000, 10, 10)).should_read(np.zeros((720, 1280, 3), np.uint8))
+
+
+def test_the_far_look_rests_after_it_read_nothing_and_wakes_on_a_read() -> None:
+    far = FarLook(rest=2)
+    assert far.allowed()
+    far.seen(False)  # a far look that read nothing: the next two frames go without
+    assert not far.allowed()
+    far.seen(False)  # the first frame without it
+    assert not far.allowed()
+    far.seen(False)  # the second
+    assert far.allowed()  # rested two frames: look far again
+    far.seen(False)
+    assert not far.allowed()
+    far.seen(True)  # a plate read (by the coarse pass) ends the rest
+    assert far.allowed()
+    far.seen(True)
+    assert far.allowed()
+
+
+def test_a_far_look_without_rest_looks_on_every_frame() -> None:
+    far = FarLook(rest=0)
+    for read in (False, False, True, False):
+        far.seen(read)
+        assert far.allowed()
+    with pytest.raises(ValueError, match="rest must be >= 0"):
+        FarLook(rest=-1)

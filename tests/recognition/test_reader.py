@@ -4,6 +4,7 @@ containers, ADR plates, bad input."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -499,6 +500,30 @@ def test_a_far_plates_band_code_still_names_its_country(reader: PlateReader, pla
         if got != (display.replace(" ", ""), country) or (plate_h >= 28 and not reads[0].country_read):
             wrong.append(f"{display} ({country}): {got}")
     assert not wrong, wrong
+
+
+def test_a_lane_frame_may_be_read_without_the_look_for_far_plates(
+    reader: PlateReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An empty lane: the coarse pass finds no plate, so the reader looks again at full resolution,
+    # unless the lane says not to (FarLook, after a frame where that look read nothing).
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    sides: list[int | None] = []
+    detect = reader.detector.detect
+
+    def counted(img: np.ndarray, max_side: int | None = None, upscale: bool = False) -> list[Any]:
+        sides.append(max_side)
+        return detect(img, max_side=max_side, upscale=upscale)
+
+    monkeypatch.setattr(reader.detector, "detect", counted)
+    assert reader.read(frame) == []
+    assert len(sides) == 2 and sides[1] is not None and sides[0] is not None and sides[1] > sides[0]
+    sides.clear()
+    assert reader.read(frame, far=False) == []
+    assert len(sides) == 1
+    # A plate near enough for the coarse pass is read all the same.
+    plate, _ = lane_frame("01 A 123 BC", "UZ", plate_h=44)
+    assert [r.text for r in reader.read(plate, far=False)] == ["01A123BC"]
 
 
 def test_a_frame_without_colour_is_told_apart() -> None:
