@@ -6,9 +6,9 @@ Run: ``./dev bench recognition_lane [--seconds 60] [--fps 4] [--threads 2] [--fa
 It renders a lane's frames at ``--fps`` over ``--seconds`` of scene time (vehicles every 12 s), reads
 every frame in one process, and prints: median/p95 time per frame, the time each stage took (detector
 passes, recognizer batches), the sustainable frames a second (1 / mean time per frame), and how many
-vehicles were read exactly after voting across their frames. Frames are read as a lane camera reads
-them after the motion gate: with the look for far plates rested ``--far-rest`` frames after one that
-read nothing (``edge.recognition.gating.FarLook``; ``--far-rest 0`` for every frame).
+vehicles were read exactly after voting across their frames. Every frame is read (no motion gate),
+each as a lane camera reads one: with the look for far plates rested ``--far-rest`` frames after one
+that read nothing (``edge.recognition.gating.FarLook``; ``--far-rest 0`` for every frame).
 
 With ``--photos SPLIT...`` it reads the benchmark photos of those splits instead and prints, per split,
 where a photo's time goes: the detector's and the recognizer's milliseconds per photo (all their calls

@@ -179,7 +179,7 @@ class CameraSection(_Model):
     read_fps: float = Field(5.0, gt=0, le=60, description="frames a second handed to the plate reader")
     far_rest_frames: int = Field(
         2, ge=0, le=100,
-        description="after a frame in which even the full-resolution look for far plates read no plate, "
+        description="after a frame in which even the full-resolution look for far plates read nothing, "
         "this many frames are read without it (0: every frame gets it); see edge.recognition.gating.FarLook",
     )
     stall_timeout_s: float = Field(5.0, gt=0)
