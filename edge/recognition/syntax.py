@@ -35,6 +35,7 @@ TO_LETTER: dict[str, str] = {
 # Further letter look-alikes used when a syntax restricts the alphabet (Russian plates).
 LETTER_LOOKALIKE: dict[str, str] = {"D": "O", "Q": "O", "U": "Y", "V": "Y", "R": "P", "F": "E", "G": "C", "N": "H"}
 
+_COLUMN = {ch: i for i, ch in enumerate(ALNUM)}  # a character's column in a row of ALNUM probabilities
 UNSEEN_P = 0.3  # the probability a classic confusion is credited with, whatever the OCR gave it
 MIN_ALT_P = 0.02  # below this the OCR saw no trace of the demanded character: no correction
 CORRECTION_COST = 1.0  # a correction the confusion table does not explain
@@ -247,7 +248,7 @@ class SyntaxBook:
             if _one_letter_off(text[:k], code, probs[:k]):
                 out.append((text[k:], country, k, 0))
             # Only the code's first letter made it, unsure ("02345ABR": the K of KG read as R).
-            if k == 2 and last_unsure and (text[-1] == code[0] or float(last[ALNUM.index(code[0])]) >= MIN_ALT_P):
+            if k == 2 and last_unsure and (text[-1] == code[0] or float(last[_COLUMN[code[0]]]) >= MIN_ALT_P):
                 out.append((text[:-1], country, 0, 1))
         return out
 
@@ -357,10 +358,7 @@ class SyntaxBook:
 
 def _one_letter_off(seen: str, code: str, rows: np.ndarray) -> bool:
     diff = [i for i, (a, b) in enumerate(zip(seen, code, strict=True)) if a != b]
-    return len(diff) == 1 and float(rows[diff[0]][ALNUM.index(code[diff[0]])]) >= MIN_ALT_P
-
-
-_COLUMN = {ch: i for i, ch in enumerate(ALNUM)}
+    return len(diff) == 1 and float(rows[diff[0]][_COLUMN[code[diff[0]]]]) >= MIN_ALT_P
 
 
 @lru_cache(maxsize=1024)
