@@ -100,10 +100,11 @@ def _glyph_mask(text: str) -> np.ndarray:
 
 
 def _put_text(img: np.ndarray, text: str, box: tuple[float, float, float, float],
-              color: tuple[int, int, int], condense: float = 0.8) -> None:
-    """Fill ``box`` (x, y, w, h) with ``text``: full box height, condensed like plate lettering."""
+              color: tuple[int, int, int], condense: float = 0.8) -> tuple[int, int]:
+    """Fill ``box`` (x, y, w, h) with ``text``: full box height, condensed like plate lettering.
+    Returns where the text's ink begins and how wide it is (x, width)."""
     if not text.strip():
-        return
+        return 0, 0
     x, y, w, h = box
     mask = _glyph_mask(text)
     mh, mw = mask.shape
@@ -115,6 +116,33 @@ def _put_text(img: np.ndarray, text: str, box: tuple[float, float, float, float]
     roi = img[y0: y0 + th, x0: x0 + tw]
     m = m[: roi.shape[0], : roi.shape[1], None]
     roi[:] = (roi * (1 - m) + np.array(color, np.float32) * m).astype(np.uint8)
+    return x0, tw
+
+
+# Countries whose plates carry something between the first group and the rest: Germany its two
+# registration seals (the inspection sticker over the district's seal), Austria the state's coat
+# of arms. The recognizer reads them as characters (edge.recognition.emblems).
+_EMBLEMS = {"DE": "seals", "AT": "arms"}
+_GAP = "   "  # the room the emblem takes, in the plate's text
+
+
+def _emblem(img: np.ndarray, kind: str, cx: float, top: float, height: float, width: float) -> None:
+    """Draw ``kind`` centred at ``cx`` in the text band (``top``, ``height``), ``width`` wide at most."""
+    if kind == "seals":
+        r = int(min(width * 0.42, height * 0.24))
+        for cy, outer, inner in ((top + height * 0.26, (40, 160, 230), (230, 230, 230)),
+                                 (top + height * 0.74, (60, 60, 170), (200, 200, 200))):
+            cv2.circle(img, (int(cx), int(cy)), r, outer, -1, cv2.LINE_AA)
+            cv2.circle(img, (int(cx), int(cy)), max(1, int(r * 0.55)), inner, -1, cv2.LINE_AA)
+    elif kind == "arms":
+        half = min(width * 0.3, height * 0.25)
+        y0, y1 = top + height * 0.15, top + height * 0.85
+        pts = np.array([[cx - half, y0], [cx + half, y0], [cx + half, y0 + (y1 - y0) * 0.6], [cx, y1],
+                        [cx - half, y0 + (y1 - y0) * 0.6]], np.int32)
+        cv2.fillPoly(img, [pts], (40, 30, 200), cv2.LINE_AA)
+        band = (y1 - y0) * 0.12
+        cv2.rectangle(img, (int(cx - half), int(y0 + (y1 - y0) * 0.35)),
+                      (int(cx + half), int(y0 + (y1 - y0) * 0.35 + band)), (240, 240, 240), -1)
 
 
 def _flag(img: np.ndarray, country: str, x: float, y: float, w: float, h: float) -> None:
@@ -151,7 +179,8 @@ def render_plate(display: str, country: str, height: int = 60) -> np.ndarray:
     UZ and KG plates carry the region digits at the left behind a vertical bar and the flag with the
     country code at the right; KZ and TJ put the flag left and the region right; RU puts the region
     and flag in a box at the right; TR, and the EU countries of ``EU_BAND_CODES``, have the blue
-    band with the country's code at the left.
+    band with the country's code at the left; German plates their two seals and Austrian ones their
+    coat of arms after the first group.
     """
     height = max(12, int(height))
     H = height * _SS
@@ -204,6 +233,17 @@ def render_plate(display: str, country: str, height: int = 60) -> np.ndarray:
         _put_text(img, code, (b * 1.5, H * 0.58, band - b * 2.5, H * 0.3), (255, 255, 255),
                   condense=1.0 if len(code) > 1 else 0.8)
         x0 = band + b * 2
+    tokens = main.split()
+    if country in _EMBLEMS and len(tokens) >= 2:
+        # The emblem sits in a wider gap after the first group.
+        text = tokens[0] + _GAP + " ".join(tokens[1:])
+        tx, tw = _put_text(img, text, (x0, ty, x1 - x0, th), _INK)
+        full = _glyph_mask(text).shape[1]
+        before = _glyph_mask(tokens[0]).shape[1]
+        gap = full - before - _glyph_mask(" ".join(tokens[1:])).shape[1]
+        scale = tw / full
+        _emblem(img, _EMBLEMS[country], tx + (before + gap / 2) * scale, ty, th, gap * scale)
+        return cv2.resize(img, (round(height * _PLATE_ASPECT), height), interpolation=cv2.INTER_AREA)
     _put_text(img, main, (x0, ty, x1 - x0, th), _INK)
     return cv2.resize(img, (round(height * _PLATE_ASPECT), height), interpolation=cv2.INTER_AREA)
 

@@ -81,6 +81,10 @@ class TextLine:
     confs: list[float]
     probs: np.ndarray = field(default_factory=lambda: np.zeros((0, len(ALNUM)), np.float32))
     raw: str = ""
+    # Each printed character's centre across the crop (0 its left edge, 1 its right), from the time
+    # step that printed it; empty where unknown (a line merged or made up). It tells what on the
+    # plate a character was read from: an emblem between two groups is read as one.
+    xs: tuple[float, ...] = ()
 
     @property
     def confidence(self) -> float:
@@ -297,13 +301,15 @@ class TextRecognizer:
         results: list[TextLine | None] = [None] * len(crops)
         for start in range(0, len(order), self.max_batch):
             idx = order[start : start + self.max_batch]
-            batch, _ = self._batch([crops[i] for i in idx], min_width)
+            batch, widths = self._batch([crops[i] for i in idx], min_width)
             try:
                 out = self.session.run(None, {self.input_name: batch})[0]
             except Exception as err:
                 raise ModelError(f"text recognizer failed on a batch of {len(idx)} crops: {err}") from err
+            steps = out.shape[1]
             for j, i in enumerate(idx):
-                results[i] = self.decode(out[j])
+                # A time step covers batch.shape[3] / steps input pixels; the crop fills widths[j] of them.
+                results[i] = self.decode(out[j], step_frac=batch.shape[3] / steps / widths[j])
         return [r if r is not None else TextLine("", []) for r in results]
 
     def fold(self, probs: np.ndarray) -> np.ndarray:
@@ -316,8 +322,10 @@ class TextRecognizer:
         folded[:, -1] = np.clip(1.0 - folded[:, :-1].sum(axis=1), 0.0, 1.0)
         return folded
 
-    def decode(self, probs: np.ndarray) -> TextLine:
-        """CTC greedy decode over the folded alphabet: collapse repeats, drop blanks and separators."""
+    def decode(self, probs: np.ndarray, step_frac: float = 0.0) -> TextLine:
+        """CTC greedy decode over the folded alphabet: collapse repeats, drop blanks and separators.
+
+        ``step_frac``: the share of the crop's width one time step covers; 0 leaves ``xs`` empty."""
         folded = self.fold(probs)
         best = folded.argmax(axis=1)
         raw_best = probs.argmax(axis=1)
@@ -326,6 +334,7 @@ class TextRecognizer:
         text: list[str] = []
         confs: list[float] = []
         rows: list[np.ndarray] = []
+        spans: list[list[int]] = []
         prev = -1
         for t, k in enumerate(best):
             k = int(k)
@@ -333,11 +342,15 @@ class TextRecognizer:
                 text.append(ALNUM[k - 1])
                 confs.append(float(folded[t, k]))
                 rows.append(folded[t, 1 : len(ALNUM) + 1])
+                spans.append([t, t])
             elif k == prev and 0 < k <= len(ALNUM):
                 # A character spread over several steps: keep its most confident step.
                 if folded[t, k] > confs[-1]:
                     confs[-1] = float(folded[t, k])
                     rows[-1] = folded[t, 1 : len(ALNUM) + 1]
+                spans[-1][1] = t
             prev = k
         p = np.array(rows, np.float32) if rows else np.zeros((0, len(ALNUM)), np.float32)
-        return TextLine("".join(text), confs, p, raw)
+        # A character peaks about half a step after its ink's centre: step t is taken as its centre.
+        xs = tuple((a + b) / 2 * step_frac for a, b in spans) if step_frac > 0 else ()
+        return TextLine("".join(text), confs, p, raw, xs)

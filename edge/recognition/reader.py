@@ -4,7 +4,10 @@ Pipeline, per frame (or the camera's region of interest), whose levels are first
 is dark (dusk, an exposure set against headlights):
 
 1. the DB text detector with the frame's longer side at 640 px (cheap; near plates are big);
-2. the CTC recognizer over every text box, folded onto the plate alphabet;
+2. the CTC recognizer over every text box, folded onto the plate alphabet; a character read from a
+   coloured emblem between the groups (a German plate's seals, a coat of arms) or from the blue
+   band at a plate's left is taken out (``edge.recognition.emblems``), the line as read kept too at
+   a price;
 3. each text, each pair of stacked texts (two-line plates) and each pair of side-by-side texts (a
    region code behind a bar) is matched against the syntax table, with and without a printed
    country code (exact, one letter off, or only its first letter), an EU band's letter, one
@@ -50,6 +53,7 @@ from edge.config import RecognitionSection
 from edge.recognition.alphabet import DIGITS, LETTERS
 from edge.recognition.confidence import ConfidenceModel, ReadEvidence
 from edge.recognition.containers import find_container_codes, is_size_type, parse_adr
+from edge.recognition.emblems import emblem_positions, without
 from edge.recognition.models import ModelStore
 from edge.recognition.ocr import (
     TextBox,
@@ -86,6 +90,9 @@ MISREAD_CODE_COST = 1.0  # a printed country code read with one letter wrong nam
 # right against 192, at 5.5 ms a code instead of 14.3.
 CODE_WIDTH = 96
 BAND_LETTER_COST = 0.5  # a leading I, D, F... may be the EU band's code, or the plate's own letter
+# A line with a character read from a coloured emblem (a German plate's seals, a coat of arms) is
+# still read as the recognizer read it, at this price: the emblem finder may be wrong.
+EMBLEM_KEEP_COST = 1.0
 MAX_PLATE_CHARS = 11  # the longest plate of the syntax table: an Afghan private plate, KBL 12345 PRV
 CODE_CHARS = 11  # an ISO 6346 code: owner (3), category (1), serial (6), check digit (1)
 MAX_CHAINS = 512  # a grid of single letters branches at every step; a frame's time is bounded
@@ -208,7 +215,7 @@ class PlateReader:
     def _crop_candidates(self, line: TextLine, crop: np.ndarray) -> list[Candidate]:
         h, w = crop.shape[:2]
         quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
-        return sorted(self._line_candidates(line, quad, None), key=lambda c: -c.score)
+        return sorted(self._crop_line_candidates(line, crop, quad, None, None)[0], key=lambda c: -c.score)
 
     # -- pipeline ---------------------------------------------------------------------------------
 
@@ -275,20 +282,30 @@ class PlateReader:
             boxes = sorted(boxes, key=lambda b: -b.height)[:MAX_BOXES]
         if not boxes:
             return [], [], []
-        lines = self.recognizer.recognize([crop_quad(img, b.quad) for b in boxes])
-        cands = self._candidates(boxes, lines, img)
+        crops = [crop_quad(img, b.quad) for b in boxes]
+        lines = self.recognizer.recognize(crops)
+        cands = self._candidates(boxes, lines, img, crops)
         _prefer_large(cands)
         if self.reread and not (cands and _certain(cands[0]) and not _text_goes_on(img, cands[0].quad)):
             cands = self._reread_top(img, cands)
             _prefer_large(cands)
         return boxes, lines, cands
 
-    def _candidates(self, boxes: list[TextBox], lines: list[TextLine], img: np.ndarray) -> list[Candidate]:
-        boxes, lines = _without_overlays(boxes, lines)
-        hints = self._code_boxes(boxes, lines) + self._band_codes(img, boxes, lines)
+    def _candidates(
+        self, boxes: list[TextBox], lines: list[TextLine], img: np.ndarray, crops: list[np.ndarray]
+    ) -> list[Candidate]:
+        """Every plate reading of the texts ``lines`` read from ``crops`` (cut from ``img`` at
+        ``boxes``), on their own and joined in twos."""
+        keep = _not_overlays(boxes, lines)
+        boxes, lines, crops = [boxes[i] for i in keep], [lines[i] for i in keep], [crops[i] for i in keep]
+        bands = [_blue_band(img, box.rect) if 4 <= len(line.text) <= 10 else None
+                 for box, line in zip(boxes, lines, strict=True)]
+        hints = self._code_boxes(boxes, lines) + self._band_codes(img, bands)
         out: list[Candidate] = []
-        for box, line in zip(boxes, lines, strict=True):
-            out.extend(self._line_candidates(line, box.quad, box, _hint_for(box.rect, hints)))
+        for k, (box, crop) in enumerate(zip(boxes, crops, strict=True)):
+            cands, lines[k] = self._crop_line_candidates(lines[k], crop, box.quad, box, _hint_for(box.rect, hints),
+                                                         _span_in(box.quad, bands[k]))
+            out.extend(cands)
         n = len(boxes)
         for i in range(n):
             for j in range(n):
@@ -317,6 +334,28 @@ class PlateReader:
                     out.append(c)
         return out
 
+    def _crop_line_candidates(
+        self, line: TextLine, crop: np.ndarray, quad: np.ndarray, box: TextBox | None, hint: str | None,
+        band: tuple[float, float] | None = None,
+    ) -> tuple[list[Candidate], TextLine]:
+        """``_line_candidates`` of a line read in ``crop``, and the line as the plate's characters:
+        without those read from a coloured emblem between its groups (a German plate's seals, a
+        coat of arms; ``edge.recognition.emblems``), nor from the blue band that spans ``band`` of
+        the crop's width (its code is read on its own, ``_band_codes``)."""
+        found = emblem_positions(crop, line)
+        if band is not None and len(line.xs) == len(line.text):
+            found = sorted({*found, *(i for i, x in enumerate(line.xs) if band[0] <= x <= band[1])})
+        if not found:
+            return self._line_candidates(line, quad, box, hint), line
+        clean = without(line, found)
+        out = self._line_candidates(clean, quad, box, hint)
+        # As the recognizer read it too, at a price: the emblem finder may be wrong.
+        for c in self._line_candidates(line, quad, box, hint):
+            c.base -= EMBLEM_KEEP_COST
+            c.score = c.base
+            out.append(c)
+        return out, clean
+
     def _code_boxes(self, boxes: list[TextBox], lines: list[TextLine]) -> list[tuple[tuple[int, int, int, int], str]]:
         """Texts that are just a printed country code (``UZ`` under the flag)."""
         out = []
@@ -327,16 +366,13 @@ class PlateReader:
         return out
 
     def _band_codes(
-        self, img: np.ndarray, boxes: list[TextBox], lines: list[TextLine]
+        self, img: np.ndarray, found: list[tuple[int, int, int, int] | None]
     ) -> list[tuple[tuple[int, int, int, int], str]]:
-        """Country codes printed in a blue band at a plate's left (EU, TR): the recognizer reads
-        the plate's characters and skips the band's small code, so the band is found by its colour
-        and its lower part read on its own."""
+        """Country codes printed in the blue bands ``found`` at plates' left (EU, TR; ``_blue_band``):
+        the recognizer reads the plate's characters and skips the band's small code, so the band is
+        found by its colour and its lower part read on its own."""
         bands: list[tuple[tuple[int, int, int, int], np.ndarray]] = []
-        for box, line in zip(boxes, lines, strict=True):
-            if not 4 <= len(line.text) <= 10:
-                continue
-            band = _blue_band(img, box.rect)
+        for band in found:
             if band is None:
                 continue
             bx, by, bw, bh = band
@@ -454,8 +490,9 @@ class PlateReader:
         crop, x0, y0, boxes = self.closer_look(img, cand.rect, h / 2 if cand.two_line else h)
         if not boxes:
             return None
-        lines = self.recognizer.recognize([crop_quad(crop, b.quad) for b in boxes])
-        local = self._candidates(boxes, lines, crop)
+        crops = [crop_quad(crop, b.quad) for b in boxes]
+        lines = self.recognizer.recognize(crops)
+        local = self._candidates(boxes, lines, crop, crops)
         if not local:
             return None
         best = max(local, key=lambda c: c.score)
@@ -478,10 +515,11 @@ class PlateReader:
         voted on: there is nothing to gain and the time to lose.
         """
         quads = [widened(best.quad, r) for r in RECUTS]
-        lines = self.recognizer.recognize([crop_quad(crop, q) for q in quads])
+        cuts = [crop_quad(crop, q) for q in quads]
+        lines = self.recognizer.recognize(cuts)
         reads = [best]
-        for q, line in zip(quads, lines, strict=True):
-            cands = self._line_candidates(line, q, None, best.hint)
+        for q, cut, line in zip(quads, cuts, lines, strict=True):
+            cands, _ = self._crop_line_candidates(line, cut, q, None, best.hint)
             if cands:
                 reads.append(max(cands, key=lambda c: c.score))
         return _majority(reads)
@@ -802,7 +840,14 @@ def is_overlay(raw: str) -> bool:
 
 
 def _without_overlays(boxes: list[TextBox], lines: list[TextLine]) -> tuple[list[TextBox], list[TextLine]]:
-    """The texts that are no camera overlay: neither a clock or date, nor a text that continues one.
+    """The texts that are no camera overlay (``_not_overlays``)."""
+    keep = _not_overlays(boxes, lines)
+    return [boxes[i] for i in keep], [lines[i] for i in keep]
+
+
+def _not_overlays(boxes: list[TextBox], lines: list[TextLine]) -> list[int]:
+    """The indices of the texts that are no camera overlay: neither a clock or date, nor a text
+    that continues one.
 
     An overlay printed as a date over a time, or beside it, is detected as two texts; where the
     time lost a colon ("07:41821"), only its neighbour shows what it is.
@@ -813,8 +858,7 @@ def _without_overlays(boxes: list[TextBox], lines: list[TextLine]) -> tuple[list
         for j, box in enumerate(boxes):
             if j not in drop and _continues(boxes[i], box):
                 drop.add(j)
-    keep = [i for i in range(len(lines)) if i not in drop]
-    return [boxes[i] for i in keep], [lines[i] for i in keep]
+    return [i for i in range(len(lines)) if i not in drop]
 
 
 def _continues(stamp: TextBox, box: TextBox) -> bool:
@@ -921,6 +965,16 @@ def _rect_of(quad: np.ndarray) -> tuple[int, int, int, int]:
     x0, y0 = quad.min(axis=0)
     x1, y1 = quad.max(axis=0)
     return int(x0), int(y0), math.ceil(x1 - x0), math.ceil(y1 - y0)
+
+
+def _span_in(quad: np.ndarray, rect: tuple[int, int, int, int] | None) -> tuple[float, float] | None:
+    """The columns of ``rect`` (a band beside a text, in frame pixels) as a span of the text's
+    crop width, 0 at its left end: where a character read inside it was read from the band."""
+    if rect is None:
+        return None
+    left = float((quad[0][0] + quad[3][0]) / 2)
+    width = max(1.0, float((quad[1][0] + quad[2][0]) / 2) - left)
+    return (rect[0] - left) / width, (rect[0] + rect[2] - left) / width
 
 
 def _hint_for(rect: tuple[int, int, int, int], hints: list[tuple[tuple[int, int, int, int], str]]) -> str | None:
