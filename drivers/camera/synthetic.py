@@ -233,18 +233,17 @@ def render_plate(display: str, country: str, height: int = 60) -> np.ndarray:
         _put_text(img, code, (b * 1.5, H * 0.58, band - b * 2.5, H * 0.3), (255, 255, 255),
                   condense=1.0 if len(code) > 1 else 0.8)
         x0 = band + b * 2
-    tokens = main.split()
-    if country in _EMBLEMS and len(tokens) >= 2:
+    first, _, rest = main.partition(" ")
+    if country in _EMBLEMS and rest:
         # The emblem sits in a wider gap after the first group.
-        text = tokens[0] + _GAP + " ".join(tokens[1:])
+        text = first + _GAP + rest
         tx, tw = _put_text(img, text, (x0, ty, x1 - x0, th), _INK)
-        full = _glyph_mask(text).shape[1]
-        before = _glyph_mask(tokens[0]).shape[1]
-        gap = full - before - _glyph_mask(" ".join(tokens[1:])).shape[1]
+        full, before = _glyph_mask(text).shape[1], _glyph_mask(first).shape[1]
+        gap = full - before - _glyph_mask(rest).shape[1]
         scale = tw / full
         _emblem(img, _EMBLEMS[country], tx + (before + gap / 2) * scale, ty, th, gap * scale)
-        return cv2.resize(img, (round(height * _PLATE_ASPECT), height), interpolation=cv2.INTER_AREA)
-    _put_text(img, main, (x0, ty, x1 - x0, th), _INK)
+    else:
+        _put_text(img, main, (x0, ty, x1 - x0, th), _INK)
     return cv2.resize(img, (round(height * _PLATE_ASPECT), height), interpolation=cv2.INTER_AREA)
 
 

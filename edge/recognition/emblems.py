@@ -11,8 +11,11 @@ band is coloured and holds little of that ink. So a character whose place on the
 and nearly inkless, where the other characters' places are plain and inked, is taken for an emblem.
 
 Only colour is judged: in an infrared camera's grey frame a seal is just another grey shape, and
-nothing is flagged. A plate printed in coloured ink, or on a coloured ground, has all its
-characters' places coloured alike, and nothing is flagged either.
+nothing is flagged here. There the syntax table says where a country prints its seals and what
+they are read as (``emblem_after``, ``emblem_reads``: a German plate's two seals read as an 8), and
+the reader drops such a character for that country's format alone (``SyntaxBook.strip_emblem``).
+A plate printed in coloured ink, or on a coloured ground, has all its characters' places coloured
+alike, and nothing is flagged either.
 """
 
 from __future__ import annotations

@@ -93,6 +93,9 @@ BAND_LETTER_COST = 0.5  # a leading I, D, F... may be the EU band's code, or the
 # A line with a character read from a coloured emblem (a German plate's seals, a coat of arms) is
 # still read as the recognizer read it, at this price: the emblem finder may be wrong.
 EMBLEM_KEEP_COST = 1.0
+# Where it is not found by its colour (an infrared frame), the character at a format's emblem is
+# dropped at this price, and only that country's plate explains it.
+EMBLEM_CHAR_COST = 0.05
 MAX_PLATE_CHARS = 11  # the longest plate of the syntax table: an Afghan private plate, KBL 12345 PRV
 CODE_CHARS = 11  # an ISO 6346 code: owner (3), category (1), serial (6), check digit (1)
 MAX_CHAINS = 512  # a grid of single letters branches at every step; a frame's time is bounded
@@ -420,6 +423,10 @@ class PlateReader:
                                  country))
         for rest, country, cut0, _ in self.book.strip_band_letter(text):
             variants.append((rest, confs[cut0:], probs[cut0:], BAND_LETTER_COST, hint, country))
+        # A seal or a coat of arms between two groups read as a character, where the country prints one.
+        for rest, country, k in self.book.strip_emblem(text):
+            variants.append((rest, confs[:k] + confs[k + 1 :], np.delete(probs, k, axis=0), EMBLEM_CHAR_COST, hint,
+                             country))
         # One spurious character (a bolt, a state emblem, the plate's edge): try without the least
         # confident one and without either end, at a price that grows with the OCR's confidence in it.
         if len(text) >= 6 and confs:

@@ -59,6 +59,11 @@ class Syntax:
     min_digits: int = 0
     layout: str = "one-line"
     verified: bool = True
+    # Where the plate prints a seal or a coat of arms between two groups, the characters before it
+    # (the groups up to ``emblem_after``, summed), and what the recognizer reads it as; None where
+    # it prints none.
+    emblem_at: int | None = None
+    emblem_reads: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -143,6 +148,12 @@ def _expand_group(group: str, letters: str) -> list[list[frozenset[str]]]:
 def compile_syntax(entry: dict[str, Any]) -> list[Syntax]:
     letters = str(entry.get("letters", LETTERS))
     groups = str(entry["pattern"]).split()
+    emblem_after = entry.get("emblem_after")
+    if emblem_after is not None and (
+        not isinstance(emblem_after, int) or isinstance(emblem_after, bool) or not 0 <= emblem_after < len(groups) - 1
+    ):
+        raise ValueError(f"emblem_after must be the index of a group that another follows (0-{len(groups) - 2}), "
+                         f"not {emblem_after!r}")
     per_group = [_expand_group(g, letters) for g in groups]
     regions_raw = entry.get("regions", {}) or {}
     out = []
@@ -169,6 +180,8 @@ def compile_syntax(entry: dict[str, Any]) -> list[Syntax]:
                 min_digits=int(entry.get("min_digits", 0)),
                 layout=str(entry.get("layout", "one-line")),
                 verified=bool(entry.get("verified", True)),
+                emblem_at=sum(lengths[: emblem_after + 1]) if emblem_after is not None else None,
+                emblem_reads=frozenset(str(entry.get("emblem_reads", "")).upper()),
             )
         )
     return out
@@ -223,6 +236,19 @@ class SyntaxBook:
         if len(text) < 6:
             return []
         return [(text[1:], country, 1, 0) for code, country in self.codes.items() if len(code) == 1 and text[0] == code]
+
+    def strip_emblem(self, text: str) -> list[tuple[str, str, int]]:
+        """Ways to read ``text`` as a plate whose seal or coat of arms between two groups was read as
+        a character (a German plate's seals as an 8: B8MW1234): (rest, country, the character's
+        index). Only formats that print one there (``emblem_after``) explain it, so the caller
+        accepts only a plate of that country. In colour the reader finds the emblem by its look
+        (``edge.recognition.emblems``); this is for where it cannot, as in an infrared frame."""
+        out: dict[tuple[str, str], int] = {}
+        for syn in self.by_len.get(len(text) - 1, []):
+            k = syn.emblem_at
+            if k is not None and 0 < k < len(text) - 1 and text[k] in syn.emblem_reads:
+                out.setdefault((text[:k] + text[k + 1 :], syn.country), k)
+        return [(rest, country, k) for (rest, country), k in out.items()]
 
     def strip_misread_code(self, text: str, probs: np.ndarray) -> list[tuple[str, str, int, int]]:
         """Like ``strip_code``, for a printed code with one letter misread ("KG" as "RG"), or of

@@ -44,12 +44,6 @@ def test_frames_can_be_degraded_first(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert "degraded: grey" in out
     (row,) = json.loads(out[out.index("{"):])["figures"]["rows"]
-    # Every plate is read exactly but the German ones: in grey their seals can no longer be told
-    # from characters by colour (edge.recognition.emblems), and are read as an 8 (B8MW1234). A
-    # known gap, kept in sight here.
-    def read_wrong(miss: str) -> bool:
-        drawn, got = miss.split(", seed ")[0], miss.split(": ", 1)[1]
-        return got.split(" (")[0] != drawn.split(" (")[0].replace(" ", "")
-
-    wrong = [m for m in row["misses"] if read_wrong(m)]
-    assert all("(DE)" in m for m in wrong), wrong
+    # German plates too, whose seals are read as an 8 in grey, where their colour cannot tell them
+    # from characters: the format knows a seal sits there (plate_syntaxes.toml, emblem_after).
+    assert row["exact_pct"] == 100.0, row["misses"]

@@ -1,6 +1,6 @@
 """Characters read from a plate's emblems (seals, coats of arms, the EU band's letter) are taken out:
 the finder on drawn lines, the recognizer's character positions it relies on, and the reader on
-German and Austrian plates drawn with their seals and arms."""
+German and Austrian plates drawn with their seals and arms, in colour and (German) in grey."""
 
 from __future__ import annotations
 
@@ -97,3 +97,13 @@ def test_plates_drawn_with_seals_and_arms_read_without_them(
         frame, _ = lane_frame(display, country, plate_h=height, seed=seed)
         best = reader.read(frame)[0]
         assert (best.text, best.country) == (display.replace(" ", ""), country), seed
+
+
+@pytest.mark.parametrize(("display", "height"), [("B MW 1234", 48), ("KA AB 123", 36)])
+def test_german_plates_in_an_infrared_cameras_grey_frames(reader: PlateReader, display: str, height: int) -> None:
+    # No colour: the seals are read as an 8 (B8MW1234), which only a German plate's seals explain.
+    for seed in (0, 1):
+        frame, _ = lane_frame(display, "DE", plate_h=height, seed=seed)
+        grey = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        best = reader.read(grey)[0]
+        assert best.text == display.replace(" ", ""), seed

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from edge.errors import ConfigError
 from edge.recognition.syntax import ALNUM, Syntax, SyntaxBook
 
 BOOK = SyntaxBook.load()
@@ -325,6 +328,30 @@ def test_a_one_letter_band_code_is_offered_only_at_the_start() -> None:
     assert ("B123CD", "AT", 1, 0) in BOOK.strip_band_letter("AB123CD")  # the reader prices and checks it
     assert BOOK.strip_band_letter("XAB123CD") == []  # X is no country's band letter
     assert BOOK.strip_band_letter("IAB12") == []  # too short to leave a plate
+
+
+def test_a_german_plates_seals_read_as_a_digit_are_taken_for_what_they_are() -> None:
+    # Two stacked seals read as an 8 after the district: only Germany prints them there.
+    assert ("BMW1234", "DE", 1) in BOOK.strip_emblem("B8MW1234")
+    assert ("KAAB123", "DE", 2) in BOOK.strip_emblem("KA8AB123")
+    assert all(country == "DE" for _, country, _ in BOOK.strip_emblem("B8MW1234"))
+    # A letter there may be the plate's own (MB AB 1234 is a plate of Miesbach), and a 0 may be a
+    # plate's own digit or letter O: the US plate HL0KTY1 must not become a German HLK TY 1.
+    assert BOOK.strip_emblem("MBAB1234") == []
+    assert BOOK.strip_emblem("HL0KTY1") == []
+    assert BOOK.strip_emblem("HLOKTY1") == []
+    # Where the district ends, and nowhere else.
+    assert BOOK.strip_emblem("BMW12834") == []
+
+
+@pytest.mark.parametrize("value", ['"x"', "2", "-1", "true"])
+def test_an_emblem_between_groups_that_do_not_exist_is_refused(tmp_path: Path, value: str) -> None:
+    table = tmp_path / "syntaxes.toml"
+    table.write_text(f'[[syntax]]\ncountry = "DE"\nname = "de"\npattern = "L{{1,3}} L{{1,2}} D{{1,4}}"\n'
+                     f"emblem_after = {value}\n")
+    with pytest.raises(ConfigError) as exc:
+        SyntaxBook.load(table)
+    assert "syntax[0]" in str(exc.value) and "emblem_after" in str(exc.value) and str(table) in str(exc.value)
 
 
 def test_a_codes_first_letter_alone_is_stripped_only_when_unsure() -> None:
