@@ -26,6 +26,12 @@ _LAYOUTS: list[tuple[str, str, str, float]] = [
 ]
 _LETTERS = "ABCDEFHKLMNPRSTUXYZ"
 _RU_LETTERS = "ABEKMHOPCTYX"
+# Trucks from Europe: the share of vehicles, and their layouts (district codes from real lists).
+# German plates carry their seals and every one of them the EU band (drivers.camera.synthetic).
+FOREIGN_SHARE = 0.15
+_DE_DISTRICTS = ["B", "M", "HH", "K", "F", "S", "KA", "DO", "HB", "MS"]
+_PL_DISTRICTS = ["WA", "KR", "PO", "GD", "WR", "LU"]
+_FOREIGN: list[tuple[str, str, float]] = [("DE", "DE", 1.0), ("PL", "PL", 0.8), ("LT", "LT", 0.6)]
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,21 @@ def make_plate(rng: random.Random) -> tuple[str, str, str, str]:
     return display.replace(" ", ""), display, country, syntax
 
 
+def make_foreign_plate(rng: random.Random) -> tuple[str, str, str, str]:
+    """(text, display, country, syntax) of a random European truck's plate."""
+    country, syntax, _ = rng.choices(_FOREIGN, weights=[w for *_, w in _FOREIGN])[0]
+    if country == "DE":
+        district = rng.choice(_DE_DISTRICTS)
+        letters = "".join(rng.choice(_LETTERS) for _ in range(rng.randint(1, 2)))
+        digits = str(rng.randint(1, 10 ** min(4, 8 - len(district) - len(letters)) - 1))
+        display = f"{district} {letters} {digits}"
+    elif country == "PL":
+        display = f"{rng.choice(_PL_DISTRICTS)} {rng.randint(10000, 99999)}"
+    else:
+        display = "".join(rng.choice(_LETTERS) for _ in range(3)) + f" {rng.randint(100, 999)}"
+    return display.replace(" ", ""), display, country, syntax
+
+
 class Traffic:
     """Vehicles arriving every ``period_s`` seconds from ``epoch``; vehicle ``i`` is fixed by the seed."""
 
@@ -116,6 +137,10 @@ class Traffic:
     def vehicle(self, index: int) -> SimVehicle:
         rng = random.Random(f"{self.seed}:{index}")
         text, display, country, syntax = make_plate(rng)
+        # Drawn apart, so that the region's vehicles of a seed stay as they were.
+        foreign = random.Random(f"{self.seed}:{index}:foreign")
+        if foreign.random() < FOREIGN_SHARE:
+            text, display, country, syntax = make_foreign_plate(foreign)
         gross = round(rng.uniform(8000, 42000) / 10) * 10
         arrive = self.epoch + index * self.period_s
         loaded = arrive + self.drive_in_s

@@ -351,7 +351,9 @@ class PlateReader:
         if not found:
             return self._line_candidates(line, quad, box, hint), line
         clean = without(line, found)
-        out = self._line_candidates(clean, quad, box, hint)
+        # Where the first emblem between characters sat, counted in the characters kept before it.
+        inner = [p - k for k, p in enumerate(found) if 0 < p - k < len(clean.text)]
+        out = self._line_candidates(clean, quad, box, hint, inner[0] if inner else None)
         # As the recognizer read it too, at a price: the emblem finder may be wrong.
         for c in self._line_candidates(line, quad, box, hint):
             c.base -= EMBLEM_KEEP_COST
@@ -396,8 +398,12 @@ class PlateReader:
         return out
 
     def _line_candidates(
-        self, line: TextLine, quad: np.ndarray, box: TextBox | None, hint: str | None = None
+        self, line: TextLine, quad: np.ndarray, box: TextBox | None, hint: str | None = None,
+        emblem_at: int | None = None,
     ) -> list[Candidate]:
+        """The plate readings of ``line`` and of its variants. ``emblem_at``: where an emblem was
+        taken out of the line (the characters before it), which tells a format that prints one
+        where its first group ends (Germany's seals: KA F 3784, not K AF 3784)."""
         text = line.text
         if len(text) < 4 or len(text) > 14:
             return []
@@ -424,7 +430,9 @@ class PlateReader:
         for rest, country, cut0, _ in self.book.strip_band_letter(text):
             variants.append((rest, confs[cut0:], probs[cut0:], BAND_LETTER_COST, hint, country))
         # A seal or a coat of arms between two groups read as a character, where the country prints one.
+        emblem_of = {0: emblem_at} if emblem_at is not None else {}
         for rest, country, k in self.book.strip_emblem(text):
+            emblem_of[len(variants)] = k
             variants.append((rest, confs[:k] + confs[k + 1 :], np.delete(probs, k, axis=0), EMBLEM_CHAR_COST, hint,
                              country))
         # One spurious character (a bolt, a state emblem, the plate's edge): try without the least
@@ -444,12 +452,15 @@ class PlateReader:
                              None))
         out: list[Candidate] = []
         shape = _shape_score(quad, box)
-        for vtext, vconfs, vprobs, cost, vhint, cut_country in variants:
+        for vi, (vtext, vconfs, vprobs, cost, vhint, cut_country) in enumerate(variants):
             if len(vtext) > MAX_PLATE_CHARS:
                 continue
             matches = self.book.match(vtext, vconfs, vprobs, hint=vhint)
             if cut_country is not None:
                 matches = [m for m in matches if m.country == cut_country]
+            if vi in emblem_of:
+                # Where the emblem sat: a format that prints one elsewhere does not explain it.
+                matches = [m for m in matches if m.variant is None or m.variant.emblem_at in (None, emblem_of[vi])]
             if not matches:
                 continue
             m = matches[0]

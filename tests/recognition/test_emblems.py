@@ -107,3 +107,13 @@ def test_german_plates_in_an_infrared_cameras_grey_frames(reader: PlateReader, d
         grey = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         best = reader.read(grey)[0]
         assert best.text == display.replace(" ", ""), seed
+
+
+@pytest.mark.parametrize("display", ["KA F 3784", "K AF 3784", "HH N 2624", "B ZS 1454"])
+def test_the_seals_say_where_a_german_district_ends(reader: PlateReader, display: str) -> None:
+    # KAF3784 is Karlsruhe's KA F 3784 or Cologne's K AF 3784: the text alone cannot tell, the
+    # seals between the district and the letters can.
+    for seed in (0, 1):
+        frame, _ = lane_frame(display, "DE", plate_h=44, seed=seed)
+        best = reader.read(frame)[0]
+        assert (best.display, best.country) == (display, "DE"), seed
