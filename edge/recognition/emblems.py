@@ -73,6 +73,8 @@ def place_shares(crop: np.ndarray, line: TextLine) -> list[tuple[float, float]]:
 
 def emblem_positions(crop: np.ndarray, line: TextLine) -> list[int]:
     """Indices of the characters of ``line`` read from an emblem (see the module's docstring)."""
+    if len(line.text) < 4:
+        return []  # no plate, and too few places to tell one from the rest
     shares = place_shares(crop, line)
     if len(shares) < 4:
         return []
