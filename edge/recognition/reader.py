@@ -857,12 +857,6 @@ def is_overlay(raw: str) -> bool:
     return OVERLAY.search(raw) is not None
 
 
-def _without_overlays(boxes: list[TextBox], lines: list[TextLine]) -> tuple[list[TextBox], list[TextLine]]:
-    """The texts that are no camera overlay (``_not_overlays``)."""
-    keep = _not_overlays(boxes, lines)
-    return [boxes[i] for i in keep], [lines[i] for i in keep]
-
-
 def _not_overlays(boxes: list[TextBox], lines: list[TextLine]) -> list[int]:
     """The indices of the texts that are no camera overlay: neither a clock or date, nor a text
     that continues one.

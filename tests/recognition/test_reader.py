@@ -27,11 +27,11 @@ from edge.recognition.reader import (
     _lifted,
     _lone_bar,
     _majority,
+    _not_overlays,
     _one_per_place,
     _reading_chains,
     _repeats,
     _text_goes_on,
-    _without_overlays,
     is_overlay,
     widened,
 )
@@ -311,13 +311,13 @@ def test_a_text_that_continues_a_timestamp_overlay_is_part_of_it() -> None:
 
     date, clock, plate = box(952, 617, 66, 14), box(964, 628, 53, 11), box(504, 200, 50, 25)
     boxes, lines = [date, clock, plate], [line("2014-05-13"), line("07:41821"), line("CCV020")]
-    kept, kept_lines = _without_overlays(boxes, lines)
-    assert kept == [plate] and [k.raw for k in kept_lines] == ["CCV020"]
+    keep = _not_overlays(boxes, lines)
+    assert [boxes[i] for i in keep] == [plate] and [lines[i].raw for i in keep] == ["CCV020"]
     # The same time where no overlay prints beside it, and print twice the overlay's height beside
     # it, are no part of it.
-    assert _without_overlays([clock, plate], lines[1:])[0] == [clock, plate]
+    assert _not_overlays([clock, plate], lines[1:]) == [0, 1]
     tall = box(1030, 610, 120, 30)
-    assert tall in _without_overlays([date, tall], [lines[0], line("7AB123")])[0]
+    assert 1 in _not_overlays([date, tall], [lines[0], line("7AB123")])
 
 
 def test_a_vanity_plate_of_letters_alone_is_read_but_never_before_a_plate(reader: PlateReader) -> None:
