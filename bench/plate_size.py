@@ -6,10 +6,12 @@ Run: ``./dev bench plate_size [--heights 14 16 20 24 28 36 48] [--seeds 2] [--de
 A lane camera is set up so the plate is big enough, but a truck stopping short, a second truck
 behind, or a camera that moved can give a plate half the size it was commissioned for. The dev
 photos hold plates of whatever size they happen to have, and no European ones, so this bench draws
-its own: the region's plates from the traffic simulator's layouts (UZ, KZ, KG, TJ, RU, TR), and
-European plates with the blue band whose small code names the country. Per plate height (pixels, the
-whole plate), it prints the share read exactly, the share also given the right country, and the
-median time per frame; ``-v`` lists every miss. The largest height is the baseline of the ratios.
+its own: the region's plates from the traffic simulator's layouts (UZ, KZ, KG, TJ, RU, TR),
+European plates with the blue band whose small code names the country, and Iranian national plates
+in Persian (read by ``fa-plate-rec``). Per plate height (pixels, the whole plate), it prints the
+share read exactly, the share also given the right country, the share of the Iranian plates read
+exactly, and the median time per frame; ``-v`` lists every miss. The largest height is the
+baseline of the ratios.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from bench._common import header, percentile, ratio, table, write_json
 from bench.accuracy import DEGRADE
 from drivers.camera.synthetic import plate_photo
-from drivers.sim.traffic import make_plate
+from drivers.sim.traffic import make_iranian_plate, make_plate
 from edge.config import RecognitionSection
 from edge.recognition.reader import PlateReader
 
@@ -35,16 +37,19 @@ BANDED = [
 ]  # fmt: skip
 
 
-def plates(regional: int, seed: int = 7) -> list[tuple[str, str]]:
-    """(display, country): ``regional`` plates of the region's layouts, then the banded ones."""
+def plates(regional: int, iranian: int = 0, seed: int = 7) -> list[tuple[str, str]]:
+    """(display, country): ``regional`` plates of the region's layouts, the banded ones, then
+    ``iranian`` Iranian national plates."""
     rng = random.Random(seed)
     region = [(display, country) for _, display, country, _ in (make_plate(rng) for _ in range(regional))]
-    return region + BANDED
+    rng = random.Random(f"{seed}:iran")
+    return region + BANDED + [(display, "IR") for _, display, _, _ in (make_iranian_plate(rng)
+                                                                        for _ in range(iranian))]
 
 
 def measure(reader: PlateReader, height: int, sample: list[tuple[str, str]], seeds: int,
             degrade: str | None = None) -> dict[str, Any]:
-    exact = country_right = 0
+    exact = country_right = iran_exact = iran_frames = 0
     times: list[float] = []
     misses: list[str] = []
     for display, country in sample:
@@ -60,6 +65,8 @@ def measure(reader: PlateReader, height: int, sample: list[tuple[str, str]], see
             right = ok and got is not None and got.country == country
             exact += ok
             country_right += right
+            iran_frames += country == "IR"
+            iran_exact += ok and country == "IR"
             if not right:
                 misses.append(f"{display} ({country}), seed {seed}: "
                               + (f"{got.text} ({got.country or '-'})" if got else "nothing"))
@@ -69,6 +76,7 @@ def measure(reader: PlateReader, height: int, sample: list[tuple[str, str]], see
         "frames": n,
         "exact_pct": round(100 * exact / n, 1),
         "country_pct": round(100 * country_right / n, 1),
+        "iran_exact_pct": round(100 * iran_exact / iran_frames, 1) if iran_frames else None,
         "median_ms": round(1000 * statistics.median(times), 1),
         "p95_ms": round(1000 * (percentile(times, 95) or 0.0), 1),
         "misses": misses,
@@ -80,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heights", type=int, nargs="+", default=[14, 16, 20, 24, 28, 36, 48],
                     help="plate heights in pixels (the whole plate, 520x112 mm proportions)")
     ap.add_argument("--regional", type=int, default=20, help="plates of the region's layouts drawn")
+    ap.add_argument("--iranian", type=int, default=10, help="Iranian national plates (in Persian) drawn")
     ap.add_argument("--seeds", type=int, default=2, help="frames per plate and height (placement, noise)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--degrade", choices=sorted(DEGRADE), default=None,
@@ -92,15 +101,15 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--heights: the renderer draws plates 12 px tall or more")
     header("plate size: reads and countries against the plate's height")
     reader = PlateReader(RecognitionSection.model_validate({"threads": args.threads}))
-    sample = plates(args.regional)
+    sample = plates(args.regional, args.iranian)
     reader.read(plate_photo(*sample[0])[0])  # warm-up, not timed
     rows = [measure(reader, h, sample, args.seeds, args.degrade) for h in sorted(args.heights)]
     base = rows[-1]
     for r in rows:
         r["exact_vs_largest"] = ratio(r["exact_pct"], base["exact_pct"])
         r["time_vs_largest"] = ratio(r["median_ms"], base["median_ms"])
-    table(rows, ["plate_h", "frames", "exact_pct", "country_pct", "median_ms", "p95_ms", "exact_vs_largest",
-                 "time_vs_largest"], title=f"{len(sample)} plates x {args.seeds} frames per height"
+    table(rows, ["plate_h", "frames", "exact_pct", "country_pct", "iran_exact_pct", "median_ms", "p95_ms",
+                 "exact_vs_largest", "time_vs_largest"], title=f"{len(sample)} plates x {args.seeds} frames per height"
           + (f", degraded: {args.degrade}" if args.degrade else ""))
     if args.verbose:
         for r in rows:

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from drivers.camera.capture import Stream, Truth
+from drivers.camera.iranian import draw_iranian_plate, is_national
 from drivers.sim.traffic import SimVehicle, Traffic
 
 _SS = 4
@@ -180,9 +181,12 @@ def render_plate(display: str, country: str, height: int = 60) -> np.ndarray:
     country code at the right; KZ and TJ put the flag left and the region right; RU puts the region
     and flag in a box at the right; TR, and the EU countries of ``EU_BAND_CODES``, have the blue
     band with the country's code at the left; German plates their two seals and Austrian ones their
-    coat of arms after the first group.
+    coat of arms after the first group. Iranian national plates are drawn in Persian
+    (``drivers.camera.iranian``).
     """
     height = max(12, int(height))
+    if country == "IR" and is_national(display.replace(" ", "")):
+        return draw_iranian_plate(display.replace(" ", ""), height)
     H = height * _SS
     W = round(H * _PLATE_ASPECT)
     img = np.full((H, W, 3), _WHITE, np.uint8)

@@ -32,6 +32,9 @@ FOREIGN_SHARE = 0.15
 _DE_DISTRICTS = ["B", "M", "HH", "K", "F", "S", "KA", "DO", "HB", "MS"]
 _PL_DISTRICTS = ["WA", "KR", "PO", "GD", "WR", "LU"]
 _FOREIGN: list[tuple[str, str, float]] = [("DE", "DE", 1.0), ("PL", "PL", 0.8), ("LT", "LT", 0.6)]
+# Iranian trucks, which reach Uzbekistan through Turkmenistan, with their national plates in Persian
+# (drivers.camera.iranian): mostly the yellow public-transport series ع (code E).
+IRAN_SHARE = 0.08
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,13 @@ def make_foreign_plate(rng: random.Random) -> tuple[str, str, str, str]:
     return display.replace(" ", ""), display, country, syntax
 
 
+def make_iranian_plate(rng: random.Random) -> tuple[str, str, str, str]:
+    """(text, display, country, syntax) of a random Iranian national plate, in Latin codes."""
+    letter = "E" if rng.random() < 0.85 else rng.choice("BJDSCQLMNVHY")
+    text = f"{rng.randint(10, 99)}{letter}{rng.randint(100, 999)}{rng.randint(10, 99)}"
+    return text, f"{text[:2]} {letter} {text[3:6]} {text[6:]}", "IR", "ir-national"
+
+
 class Traffic:
     """Vehicles arriving every ``period_s`` seconds from ``epoch``; vehicle ``i`` is fixed by the seed."""
 
@@ -141,6 +151,10 @@ class Traffic:
         foreign = random.Random(f"{self.seed}:{index}:foreign")
         if foreign.random() < FOREIGN_SHARE:
             text, display, country, syntax = make_foreign_plate(foreign)
+        else:
+            iran = random.Random(f"{self.seed}:{index}:iran")
+            if iran.random() < IRAN_SHARE:
+                text, display, country, syntax = make_iranian_plate(iran)
         gross = round(rng.uniform(8000, 42000) / 10) * 10
         arrive = self.epoch + index * self.period_s
         loaded = arrive + self.drive_in_s

@@ -44,9 +44,10 @@ def model_check(cfg: RecognitionSection | None = None, *, repeats: int = 3) -> d
     """
     from edge.recognition.models import ModelStore, open_session, verified_path
     from edge.recognition.ocr import TextDetector, TextRecognizer, crop_quad
-    from edge.recognition.reader import DET_MODEL, REC_MODEL, PlateReader
+    from edge.recognition.reader import DET_MODEL, FA_REC_MODEL, REC_MODEL, PlateReader
 
     cfg = cfg or RecognitionSection.model_validate({})
+    needed = {DET_MODEL, REC_MODEL} | ({FA_REC_MODEL} if cfg.persian_plates else set())
     out: dict[str, Any] = {"models_dir": None, "models": [], "self_test": None, "status": "fail", "reason": ""}
     try:
         store = ModelStore(cfg.models_dir, threads=cfg.threads)
@@ -80,20 +81,22 @@ def model_check(cfg: RecognitionSection | None = None, *, repeats: int = 3) -> d
             boxes = det.detect(image)
             times.append(_ms(t0))
         _entry(out, DET_MODEL)["latency_ms"] = min(times)
-        if REC_MODEL in sessions and boxes:
-            rec = TextRecognizer(sessions[REC_MODEL])
-            crops = [crop_quad(image, b.quad) for b in boxes[:4]]
+        crops = [crop_quad(image, b.quad) for b in boxes[:4]]
+        for name in (REC_MODEL, FA_REC_MODEL):
+            if name not in sessions or name not in needed or not crops:
+                continue
+            rec = TextRecognizer(sessions[name])
             times = []
             for _ in range(repeats):
                 t0 = time.perf_counter()
                 rec.recognize(crops)
                 times.append(_ms(t0))
-            _entry(out, REC_MODEL)["latency_ms"] = min(times)
+            _entry(out, name)["latency_ms"] = min(times)
     for name in sessions:
         e = _entry(out, name)
-        if e["latency_ms"] is None and name not in (DET_MODEL, REC_MODEL):
+        if e["latency_ms"] is None and name not in needed:
             e["reason"] = "verified and loaded (not used by the plate reader)"
-    if all(m["status"] == "pass" for m in out["models"]) and {DET_MODEL, REC_MODEL} <= set(sessions):
+    if all(m["status"] == "pass" for m in out["models"]) and needed <= set(sessions):
         reader = PlateReader(cfg)
         reader.read(image)  # first call allocates buffers
         t0 = time.perf_counter()
@@ -111,7 +114,7 @@ def model_check(cfg: RecognitionSection | None = None, *, repeats: int = 3) -> d
             out.update(status="fail", reason=f"self-test plate {want} read as {got or 'nothing'}")
     else:
         bad = [m for m in out["models"] if m["status"] != "pass"]
-        missing = {DET_MODEL, REC_MODEL} - set(store.specs)
+        missing = needed - set(store.specs)
         out["reason"] = bad[0]["reason"] if bad else f"manifest lacks {', '.join(sorted(missing))}"
     return out
 

@@ -184,7 +184,7 @@ def _read_video(
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise ValueError(f"{path}: not an image or a video OpenCV can open")
-    book = SyntaxBook.load(preferred=cfg.countries)
+    book = SyntaxBook.load(preferred=cfg.countries, script=None)
     src_fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     if not np.isfinite(src_fps) or src_fps <= 0:
         src_fps = 25.0

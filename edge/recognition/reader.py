@@ -8,6 +8,8 @@ is dark (dusk, an exposure set against headlights):
    coloured emblem between the groups (a German plate's seals, a coat of arms) or from the blue
    band at a plate's left is taken out (``edge.recognition.emblems``), the line as read kept too at
    a price;
+   and, unless ``recognition.persian_plates`` is off, our own Persian reader (``fa-plate-rec``) over
+   every box as well, whose reads (Latin-coded: ``12E34567``) only Iran's formats explain;
 3. each text, each pair of stacked texts (two-line plates) and each pair of side-by-side texts (a
    region code behind a bar) is matched against the syntax table, with and without a printed
    country code (exact, one letter off, or only its first letter), an EU band's letter, one
@@ -104,6 +106,20 @@ MAX_CHAINS = 512  # a grid of single letters branches at every step; a frame's t
 OVERLAY = re.compile(r"\d{1,2}\s?[:.]\s?\d{2}\s?[:.]\s?\d{2}|(?:19|20)\d{2}\s?[^\w\s]\s?\d{1,2}\s?[^\w\s]?\s?\d{2}")
 DET_MODEL = "ppocr-det"
 REC_MODEL = "ppocr-rec"
+FA_REC_MODEL = "fa-plate-rec"
+
+
+@dataclass(frozen=True)
+class Script:
+    """A script plates are written in: the recognizer that reads it and the syntaxes written in it.
+
+    Latin plates are read by PP-OCR; Iranian national plates, in Persian digits, by ``fa-plate-rec``
+    (into Latin codes), which reads every text box of a pass as well: the detector finds a plate's
+    text whatever its script, and only the syntaxes tell which reading it is."""
+
+    name: str
+    recognizer: TextRecognizer
+    book: SyntaxBook
 
 
 @dataclass
@@ -118,6 +134,7 @@ class Candidate:
     base: float = 0.0
     hint: str | None = None  # the country a code printed beside the text (or in its band) names
     country_read: bool = False  # the match's country is the one a printed code named, not a guess
+    script: str = "latin"  # which recognizer read it (``Script``): the closer look reads it with the same
 
     @property
     def line_height(self) -> float:
@@ -155,13 +172,20 @@ class PlateReader:
         self.detector = TextDetector(det.session, max_side=self.cfg.det_max_side)
         self.recognizer = TextRecognizer(rec.session)
         self.book = SyntaxBook.load(preferred=self.cfg.countries)
+        self.latin = Script("latin", self.recognizer, self.book)
+        self.scripts = [self.latin]
+        if self.cfg.persian_plates:
+            fa = self.store.load(FA_REC_MODEL)
+            self.scripts.append(Script("persian", TextRecognizer(fa.session),
+                                       SyntaxBook.load(preferred=self.cfg.countries, script="persian")))
         self.calibration = ConfidenceModel.load()
         self.reread = reread
         self.max_rereads = 2
         self._lock = threading.Lock()
 
     def model_versions(self) -> dict[str, str]:
-        return {name: spec.sha256[:12] for name, spec in self.store.specs.items() if name in (DET_MODEL, REC_MODEL)}
+        used = {DET_MODEL, REC_MODEL} | ({FA_REC_MODEL} if self.cfg.persian_plates else set())
+        return {name: spec.sha256[:12] for name, spec in self.store.specs.items() if name in used}
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -288,6 +312,8 @@ class PlateReader:
         crops = [crop_quad(img, b.quad) for b in boxes]
         lines = self.recognizer.recognize(crops)
         cands = self._candidates(boxes, lines, img, crops)
+        for script in self.scripts[1:]:
+            cands += self._candidates(boxes, script.recognizer.recognize(crops), img, crops, script, judged_by=lines)
         _prefer_large(cands)
         if self.reread and not (cands and _certain(cands[0]) and not _text_goes_on(img, cands[0].quad)):
             cands = self._reread_top(img, cands)
@@ -295,19 +321,29 @@ class PlateReader:
         return boxes, lines, cands
 
     def _candidates(
-        self, boxes: list[TextBox], lines: list[TextLine], img: np.ndarray, crops: list[np.ndarray]
+        self, boxes: list[TextBox], lines: list[TextLine], img: np.ndarray, crops: list[np.ndarray],
+        script: Script | None = None, judged_by: list[TextLine] | None = None,
     ) -> list[Candidate]:
         """Every plate reading of the texts ``lines`` read from ``crops`` (cut from ``img`` at
-        ``boxes``), on their own and joined in twos."""
-        keep = _not_overlays(boxes, lines)
+        ``boxes``) by ``script``'s recognizer (Latin by default), on their own and joined in twos.
+        Printed country codes, bands and emblems are looked for in Latin reads only: the Persian
+        reader reads a plate's own characters and nothing else. ``judged_by``: the Latin reads of
+        the same boxes, which tell a camera's clock or date overlay (the Persian reader has no ':'
+        or '/' to show one by: it read a `us` photo's overlay as an Iranian plate)."""
+        script = script or self.latin
+        keep = _not_overlays(boxes, judged_by if judged_by is not None else lines)
         boxes, lines, crops = [boxes[i] for i in keep], [lines[i] for i in keep], [crops[i] for i in keep]
-        bands = [_blue_band(img, box.rect) if 4 <= len(line.text) <= 10 else None
+        latin = script is self.latin
+        bands = [_blue_band(img, box.rect) if latin and 4 <= len(line.text) <= 10 else None
                  for box, line in zip(boxes, lines, strict=True)]
-        hints = self._code_boxes(boxes, lines) + self._band_codes(img, bands)
+        hints = self._code_boxes(boxes, lines) + self._band_codes(img, bands) if latin else []
         out: list[Candidate] = []
         for k, (box, crop) in enumerate(zip(boxes, crops, strict=True)):
-            cands, lines[k] = self._crop_line_candidates(lines[k], crop, box.quad, box, _hint_for(box.rect, hints),
-                                                         _span_in(box.quad, bands[k]))
+            if latin:
+                cands, lines[k] = self._crop_line_candidates(lines[k], crop, box.quad, box,
+                                                             _hint_for(box.rect, hints), _span_in(box.quad, bands[k]))
+            else:
+                cands = self._line_candidates(lines[k], box.quad, box, script=script)
             out.extend(cands)
         n = len(boxes)
         for i in range(n):
@@ -330,7 +366,7 @@ class PlateReader:
                 )
                 quad = _union_quad(boxes[i].quad, boxes[j].quad)
                 hint = _hint_for(_rect_of(quad), hints)
-                for c in self._line_candidates(merged, quad, None, hint):
+                for c in self._line_candidates(merged, quad, None, hint, script=script):
                     c.two_line = cost == 0.5
                     c.base -= cost
                     c.score = c.base
@@ -399,11 +435,14 @@ class PlateReader:
 
     def _line_candidates(
         self, line: TextLine, quad: np.ndarray, box: TextBox | None, hint: str | None = None,
-        emblem_at: int | None = None,
+        emblem_at: int | None = None, script: Script | None = None,
     ) -> list[Candidate]:
-        """The plate readings of ``line`` and of its variants. ``emblem_at``: where an emblem was
-        taken out of the line (the characters before it), which tells a format that prints one
-        where its first group ends (Germany's seals: KA F 3784, not K AF 3784)."""
+        """The plate readings of ``line`` (read by ``script``'s recognizer, Latin by default) and of
+        its variants. ``emblem_at``: where an emblem was taken out of the line (the characters
+        before it), which tells a format that prints one where its first group ends (Germany's
+        seals: KA F 3784, not K AF 3784)."""
+        script = script or self.latin
+        book = script.book
         text = line.text
         if len(text) < 4 or len(text) > 14:
             return []
@@ -416,8 +455,8 @@ class PlateReader:
         # The printed country code read as part of the registration: cut it off, take it as a hint.
         # Only a plate of that country explains the cut: "DPB" + a flag read as "R" is no Brazilian "BR".
         # A code read with one letter wrong, or only half of it, names its country less surely.
-        cuts = [(cut, 0.0) for cut in self.book.strip_code(text)]
-        cuts += [(cut, MISREAD_CODE_COST) for cut in self.book.strip_misread_code(text, probs)]
+        cuts = [(cut, 0.0) for cut in book.strip_code(text)]
+        cuts += [(cut, MISREAD_CODE_COST) for cut in book.strip_misread_code(text, probs)]
         for (rest, country, cut0, cut1), cost in cuts:
             stop = len(text) - cut1
             variants.append((rest, confs[cut0:stop], probs[cut0:stop], cost, country, country))
@@ -427,11 +466,11 @@ class PlateReader:
                 edge_cost = cost + DROP_COST + DROP_CONF_COST * confs[cut0]
                 variants.append((rest[1:], confs[cut0 + 1 : stop], probs[cut0 + 1 : stop], edge_cost, country,
                                  country))
-        for rest, country, cut0, _ in self.book.strip_band_letter(text):
+        for rest, country, cut0, _ in book.strip_band_letter(text):
             variants.append((rest, confs[cut0:], probs[cut0:], BAND_LETTER_COST, hint, country))
         # A seal or a coat of arms between two groups read as a character, where the country prints one.
         emblem_of = {0: emblem_at} if emblem_at is not None else {}
-        for rest, country, k in self.book.strip_emblem(text):
+        for rest, country, k in book.strip_emblem(text):
             emblem_of[len(variants)] = k
             variants.append((rest, confs[:k] + confs[k + 1 :], np.delete(probs, k, axis=0), EMBLEM_CHAR_COST, hint,
                              country))
@@ -455,7 +494,7 @@ class PlateReader:
         for vi, (vtext, vconfs, vprobs, cost, vhint, cut_country) in enumerate(variants):
             if len(vtext) > MAX_PLATE_CHARS:
                 continue
-            matches = self.book.match(vtext, vconfs, vprobs, hint=vhint)
+            matches = book.match(vtext, vconfs, vprobs, hint=vhint)
             if cut_country is not None:
                 matches = [m for m in matches if m.country == cut_country]
             if vi in emblem_of:
@@ -466,7 +505,7 @@ class PlateReader:
             m = matches[0]
             score = m.score - cost + shape
             out.append(Candidate(m, quad.astype(np.float32), score, line.raw or line.text, base=score, hint=hint,
-                                 country_read=bool(vhint) and m.country == vhint))
+                                 country_read=bool(vhint) and m.country == vhint, script=script.name))
         return out
 
     def _reread_top(self, img: np.ndarray, cands: list[Candidate]) -> list[Candidate]:
@@ -509,19 +548,23 @@ class PlateReader:
         if not boxes:
             return None
         crops = [crop_quad(crop, b.quad) for b in boxes]
-        lines = self.recognizer.recognize(crops)
-        local = self._candidates(boxes, lines, crop, crops)
+        script = self._script(cand.script)
+        lines = script.recognizer.recognize(crops)
+        local = self._candidates(boxes, lines, crop, crops, script)
         if not local:
             return None
         best = max(local, key=lambda c: c.score)
         if not best.two_line and not _certain(best):
-            best = self._recut_vote(crop, best)
+            best = self._recut_vote(crop, best, script)
         best.quad = best.quad + np.array([x0, y0], np.float32)
         best.base += 0.25  # the closer look wins ties
         best.score = best.base
         return best
 
-    def _recut_vote(self, crop: np.ndarray, best: Candidate) -> Candidate:
+    def _script(self, name: str) -> Script:
+        return next(s for s in self.scripts if s.name == name)
+
+    def _recut_vote(self, crop: np.ndarray, best: Candidate, script: Script | None = None) -> Candidate:
         """``best``, or the reading that the same line cut a little wider and narrower outvotes it
         with.
 
@@ -532,12 +575,16 @@ class PlateReader:
         `us` photo. Cuts varied less (+0.15/-0.05 line heights) changed nothing. A certain read is not
         voted on: there is nothing to gain and the time to lose.
         """
+        script = script or self.latin
         quads = [widened(best.quad, r) for r in RECUTS]
         cuts = [crop_quad(crop, q) for q in quads]
-        lines = self.recognizer.recognize(cuts)
+        lines = script.recognizer.recognize(cuts)
         reads = [best]
         for q, cut, line in zip(quads, cuts, lines, strict=True):
-            cands, _ = self._crop_line_candidates(line, cut, q, None, best.hint)
+            if script is self.latin:
+                cands, _ = self._crop_line_candidates(line, cut, q, None, best.hint)
+            else:
+                cands = self._line_candidates(line, q, None, script=script)
             if cands:
                 reads.append(max(cands, key=lambda c: c.score))
         return _majority(reads)

@@ -64,6 +64,9 @@ class Syntax:
     # it prints none.
     emblem_at: int | None = None
     emblem_reads: frozenset[str] = frozenset()
+    # The script the plate is written in, and so the recognizer that reads it: "latin" (PP-OCR), or
+    # "persian" (an Iranian national plate, read by ``fa-plate-rec`` into Latin codes).
+    script: str = "latin"
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -112,6 +115,7 @@ class SyntaxMatch:
         return self.score - self.preference
 
 
+SCRIPTS = ("latin", "persian")
 _TOKEN = re.compile(r"(\[[A-Z0-9]+\]|[DLX])(\{(\d+)(?:,(\d+))?\})?")
 
 
@@ -154,6 +158,9 @@ def compile_syntax(entry: dict[str, Any]) -> list[Syntax]:
     ):
         raise ValueError(f"emblem_after must be the index of a group that another follows (0-{len(groups) - 2}), "
                          f"not {emblem_after!r}")
+    script = entry.get("script", "latin")
+    if script not in SCRIPTS:
+        raise ValueError(f"script must be one of {', '.join(SCRIPTS)}, not {script!r}")
     per_group = [_expand_group(g, letters) for g in groups]
     regions_raw = entry.get("regions", {}) or {}
     out = []
@@ -182,6 +189,7 @@ def compile_syntax(entry: dict[str, Any]) -> list[Syntax]:
                 verified=bool(entry.get("verified", True)),
                 emblem_at=sum(lengths[: emblem_after + 1]) if emblem_after is not None else None,
                 emblem_reads=frozenset(str(entry.get("emblem_reads", "")).upper()),
+                script=script,
             )
         )
     return out
@@ -202,9 +210,15 @@ class SyntaxBook:
             self.by_len.setdefault(len(s), []).append(s)
 
     @classmethod
-    def load(cls, path: Path | None = None, preferred: Sequence[str] = ()) -> SyntaxBook:
+    def load(cls, path: Path | None = None, preferred: Sequence[str] = (), script: str | None = "latin") -> SyntaxBook:
+        """The table's syntaxes written in ``script`` (the reads of that script's recognizer are
+        matched against them alone), or all of them (``None``: for a text whose script is unknown,
+        as when reads of one crossing are voted on). Printed country codes are Latin: a book of
+        another script has none."""
         syntaxes, codes = _load_entries(str(path) if path else None)
-        return cls(syntaxes, preferred, dict(codes))
+        if script is not None:
+            syntaxes = tuple(s for s in syntaxes if s.script == script)
+        return cls(syntaxes, preferred, dict(codes) if script in (None, "latin") else {})
 
     def strip_code(self, text: str) -> list[tuple[str, str, int, int]]:
         """Ways to read ``text`` as a plate with its printed country code at either end:

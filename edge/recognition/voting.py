@@ -116,9 +116,11 @@ class PlateVoter:
 
     def _relabel(self, read: PlateRead, text: str) -> PlateRead:
         display, country, syntax = text, read.country, read.syntax
-        book = self._book if self._book is not None else SyntaxBook.load()
-        m = book.best(text)
-        if m is not None and m.text == text:
+        book = self._book if self._book is not None else SyntaxBook.load(script=None)
+        # The read's own country first: the voted text may fit another country's format too.
+        matches = [m for m in book.match(text) if m.text == text]
+        m = next((m for m in matches if m.country == read.country), matches[0] if matches else None)
+        if m is not None:
             display, country, syntax = m.display, m.country or None, m.syntax
         return replace(read, text=text, display=display, country=country, syntax=syntax)
 

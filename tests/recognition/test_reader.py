@@ -92,6 +92,11 @@ PLATES = [
     # Afghan plates' Latin line: 11 characters for a private car; Herat's HRT starts with HR.
     ("KBL 12345 PRV", "AF", "AF"),
     ("HRT 4521 L", "AF", "AF"),
+    # Iranian national plates, in Persian (read by fa-plate-rec into Latin codes: ع is E, ب is B),
+    # a truck's yellow one and a car's white one; and the Latin transit plate of a vehicle abroad.
+    ("12 E 345 67", "IR", "IR"),
+    ("58 B 903 21", "IR", "IR"),
+    ("IR 12345", "IR", "IR"),
 ]
 
 
@@ -653,3 +658,15 @@ def test_a_box_that_cut_a_plates_first_characters_off_is_told_apart() -> None:
     assert _text_goes_on(img, _line_quad(spans[0][0] - 4, spans[-3][1] + 4))  # 16 cut off
     assert not _text_goes_on(cv2.bitwise_not(img), whole)  # light characters on a dark plate
     assert _text_goes_on(cv2.bitwise_not(img), _line_quad(spans[2][0] - 4, spans[-1][1] + 4))
+
+
+def test_a_post_that_sees_no_iranian_vehicles_can_leave_the_persian_reader_out(reader: PlateReader) -> None:
+    # Off, the model is neither loaded nor run, and a Persian plate is no plate at all; on (the
+    # default), its version is reported with the others'.
+    frame, _ = lane_frame("12 E 345 67", "IR", plate_h=44)
+    latin_only = PlateReader(RecognitionSection.model_validate({"persian_plates": False}))
+    assert "fa-plate-rec" not in latin_only.model_versions()
+    assert [s.name for s in latin_only.scripts] == ["latin"]
+    assert all(r.country != "IR" for r in latin_only.read(frame))
+    assert "fa-plate-rec" in reader.model_versions()
+    assert [r.text for r in reader.read(frame)][:1] == ["12E34567"]

@@ -374,3 +374,29 @@ def test_an_afghan_plate_of_herat_is_no_croatian_plate_behind_its_code() -> None
     assert af[0].country == "AF" and af[0].score > max(m.score for m in hr if m.country == "HR")
     assert BOOK.match("ST4521L", hint="HR")[0].country == "HR"  # Split's plate behind the code
     assert BOOK.best("AFG8895L") is None or BOOK.best("AFG8895L").country != "AF"  # AFG: no province
+
+
+def test_each_script_has_its_own_syntaxes() -> None:
+    # An Iranian national plate is read by the Persian reader and matched against Iran's formats
+    # alone; a Latin read of the same text is a Turkish plate, never an Iranian one.
+    persian = SyntaxBook.load(script="persian")
+    assert {s.country for s in persian.syntaxes} == {"IR"} and persian.codes == {}
+    m = persian.best("12E34567")
+    assert m is not None and (m.country, m.display) == ("IR", "12 E 345 67")
+    assert persian.best("01A123BC") is None
+    assert all(s.script == "latin" for s in BOOK.syntaxes)
+    latin = BOOK.best("12E34567")
+    assert latin is not None and latin.country != "IR"
+    # The Latin transit plate an Iranian vehicle carries abroad.
+    transit = BOOK.best("IR12345")
+    assert transit is not None and (transit.country, transit.syntax) == ("IR", "ir-transit")
+    every = SyntaxBook.load(script=None)
+    assert len(every.syntaxes) == len(BOOK.syntaxes) + len(persian.syntaxes)
+
+
+def test_a_script_the_reader_has_no_recognizer_for_is_refused(tmp_path: Path) -> None:
+    table = tmp_path / "syntaxes.toml"
+    table.write_text('[[syntax]]\ncountry = "AM"\nname = "am"\npattern = "DD LL DDD"\nscript = "armenian"\n')
+    with pytest.raises(ConfigError) as exc:
+        SyntaxBook.load(table)
+    assert "syntax[0]" in str(exc.value) and "script" in str(exc.value) and str(table) in str(exc.value)

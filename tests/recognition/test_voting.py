@@ -125,3 +125,15 @@ def test_a_frame_that_read_the_country_code_names_the_crossings_country() -> Non
     v.add(replace(_read("WA12345", 0.99, 1), country="DK"))
     best = v.best()
     assert best is not None and best[0].country == "DK"
+
+
+def test_a_voted_text_keeps_the_script_and_country_its_frames_were_read_in() -> None:
+    # Frames of an Iranian truck, each with one character wrong: the voted text 12E34567 fits a
+    # Turkish format too (12 E 34567), but the frames were read as an Iranian national plate.
+    v = PlateVoter()
+    for seq, text in enumerate(["12E34561", "12E34867", "72E34567"]):
+        v.add(replace(_read(text, 0.8, seq), country="IR", syntax="ir-national"))
+    best = v.best()
+    assert best is not None
+    read = best[0]
+    assert (read.text, read.country, read.display, read.syntax) == ("12E34567", "IR", "12 E 345 67", "ir-national")

@@ -1,0 +1,86 @@
+"""The Iranian plate reader (``fa-plate-rec``) and the tool that trains it: the labels are plates
+Iran's format accepts, the model keeps the PP-OCR recognizer's contract, and it reads plates drawn
+in the font it never saw while reading nothing Iranian into Latin plates."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from edge.recognition.models import ModelStore
+from edge.recognition.ocr import TextRecognizer
+from edge.recognition.syntax import SyntaxBook
+
+from .conftest import load_model_tool
+
+
+@pytest.fixture(scope="module")
+def tool() -> ModuleType:
+    return load_model_tool("train_persian_reader")
+
+
+@pytest.fixture(scope="module")
+def persian() -> TextRecognizer:
+    return TextRecognizer(ModelStore().load("fa-plate-rec").session)
+
+
+def test_training_labels_are_plates_irans_format_accepts(tool: ModuleType) -> None:
+    book = SyntaxBook.load(script="persian")
+    rng = random.Random(0)
+    for _ in range(200):
+        text = tool.random_text(rng)
+        m = book.best(text)
+        assert m is not None and m.text == text and m.country == "IR", text
+
+
+def test_samples_are_what_the_reader_feeds_its_recognizer(tool: ModuleType) -> None:
+    # Held-out samples (the camera's font and drawing code) need no font engine; a share of
+    # Latin plates comes labelled empty.
+    for seed in range(20):
+        grey, label = tool.sample((seed, [], True, 0.0))
+        assert grey.dtype == np.uint8 and grey.ndim == 2 and grey.shape[0] == tool.HEIGHT
+        assert 2 * tool.HEIGHT < grey.shape[1] <= 640
+        assert len(label) == 8 and label[2] in tool.CODES[10:]
+    assert all(tool.sample((seed, [], True, 1.0))[1] == "" for seed in range(10))
+
+
+def test_the_model_keeps_the_recognizers_contract(persian: TextRecognizer, tool: ModuleType) -> None:
+    # Blank, the ten digits and the series letters' codes, then the space: TextRecognizer decodes it
+    # onto the plate alphabet like PP-OCR's output.
+    assert persian.classes == ["<blank>", *tool.CODES, " "]
+    meta = persian.session.get_modelmeta().custom_metadata_map
+    glyphs = meta["glyphs"].splitlines()
+    assert glyphs[:10] == list("۰۱۲۳۴۵۶۷۸۹") and glyphs[10 + tool.CODES[10:].index("E")] == "ع"
+
+
+def test_plates_in_the_font_it_never_saw_are_read_and_latin_plates_are_not(
+    persian: TextRecognizer, tool: ModuleType
+) -> None:
+    samples = [tool.sample((10_000 + seed, [], True, 0.0)) for seed in range(60)]
+    reads = persian.recognize([np.dstack([g] * 3) for g, _ in samples])
+    exact = sum(r.text == t for r, (_, t) in zip(reads, samples, strict=True))
+    assert exact >= 0.8 * len(samples), [(r.text, t) for r, (_, t) in zip(reads, samples, strict=True)]
+    latin = [tool.sample((20_000 + seed, [], True, 1.0))[0] for seed in range(60)]
+    book = SyntaxBook.load(script="persian")
+    ghosts = [r.text for r in persian.recognize([np.dstack([g] * 3) for g in latin]) if book.best(r.text)]
+    assert len(ghosts) <= 1, ghosts
+
+
+def test_the_tool_exports_a_model_the_reader_runs(tool: ModuleType, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    model = tool.build_model(len(tool.CODES) + 2)
+    out = tmp_path / "fa.onnx"
+    tool.export(model, out)
+    rec = TextRecognizer(ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]))
+    assert rec.classes == ["<blank>", *tool.CODES, " "]
+    probs = rec.session.run(None, {"x": np.zeros((2, 3, 48, 320), np.float32)})[0]
+    assert probs.shape == (2, 40, len(tool.CODES) + 2)
+    assert np.allclose(probs.sum(axis=2), 1.0, atol=1e-4)
