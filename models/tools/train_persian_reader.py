@@ -263,7 +263,8 @@ def build_model(n_classes: int) -> Any:
     return Reader()
 
 
-def to_batch(items: list[tuple[np.ndarray, str]], rng: random.Random, pad_to: int = 0) -> tuple[Any, Any, Any]:
+def to_batch(items: list[tuple[np.ndarray, str]], rng: random.Random, pad_to: int = 0,
+             invert: float = 0.05) -> tuple[Any, Any, Any]:
     import torch
 
     width = max(max(g.shape[1] for g, _ in items), pad_to)
@@ -271,7 +272,7 @@ def to_batch(items: list[tuple[np.ndarray, str]], rng: random.Random, pad_to: in
     x = np.zeros((len(items), 3, HEIGHT, width), np.float32)
     for i, (g, _) in enumerate(items):
         v = (g.astype(np.float32) / 255.0 - 0.5) / 0.5
-        if rng.random() < 0.05:  # light ink on a dark ground (a government plate in grey)
+        if rng.random() < invert:  # light ink on a dark ground (a government plate in grey)
             v = -v
         x[i, :, :, : g.shape[1]] = v
     # A Latin plate's label is empty: all blank.
@@ -304,7 +305,7 @@ def evaluate(model: Any, items: list[tuple[np.ndarray, str]]) -> tuple[float, fl
     with torch.no_grad():
         for i in range(0, len(items), 128):
             chunk = items[i : i + 128]
-            x, _, _ = to_batch(chunk, rng, pad_to=320)
+            x, _, _ = to_batch(chunk, rng, pad_to=320, invert=0.0)
             for p, (_, t) in zip(greedy(model(x)), chunk, strict=True):
                 plates += bool(t)
                 right += bool(t) and p == t

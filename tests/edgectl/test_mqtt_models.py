@@ -106,7 +106,7 @@ def test_model_check_real_models(run_cli: RunCli) -> None:
     assert r.rc == 0, r.out
     m = json.loads(r.out)
     validate("model_check", m)
-    assert {x["name"] for x in m["models"]} == {"ppocr-det", "ppocr-rec"}
+    assert {x["name"] for x in m["models"]} == {"ppocr-det", "ppocr-rec", "fa-plate-rec"}
     assert all(x["verified"] and x["latency_ms"] > 0 for x in m["models"])
     assert m["self_test"]["ok"] and m["self_test"]["read"] == "01A123BC"
 
