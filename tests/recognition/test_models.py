@@ -76,7 +76,7 @@ def test_a_broken_manifest_is_refused(tmp_path: Path) -> None:
 def test_model_versions_are_sha_prefixes(reader: PlateReader) -> None:
     versions = reader.model_versions()
     specs = load_manifest(REPO_MODELS)
-    assert versions == {"ppocr-det": specs["ppocr-det"].sha256[:12], "ppocr-rec": specs["ppocr-rec"].sha256[:12]}
+    assert versions == {name: specs[name].sha256[:12] for name in ("ppocr-det", "ppocr-rec", "fa-plate-rec")}
 
 
 # -- subnormal weights -------------------------------------------------------------------------------
