@@ -44,10 +44,10 @@ def model_check(cfg: RecognitionSection | None = None, *, repeats: int = 3) -> d
     """
     from edge.recognition.models import ModelStore, open_session, verified_path
     from edge.recognition.ocr import TextDetector, TextRecognizer, crop_quad
-    from edge.recognition.reader import DET_MODEL, FA_REC_MODEL, REC_MODEL, PlateReader
+    from edge.recognition.reader import DET_MODEL, FA_REC_MODEL, REC_MODEL, PlateReader, models_used
 
     cfg = cfg or RecognitionSection.model_validate({})
-    needed = {DET_MODEL, REC_MODEL} | ({FA_REC_MODEL} if cfg.persian_plates else set())
+    needed = models_used(cfg)
     out: dict[str, Any] = {"models_dir": None, "models": [], "self_test": None, "status": "fail", "reason": ""}
     try:
         store = ModelStore(cfg.models_dir, threads=cfg.threads)

@@ -109,6 +109,11 @@ REC_MODEL = "ppocr-rec"
 FA_REC_MODEL = "fa-plate-rec"
 
 
+def models_used(cfg: RecognitionSection) -> set[str]:
+    """The manifest's models a reader configured by ``cfg`` loads and runs."""
+    return {DET_MODEL, REC_MODEL} | ({FA_REC_MODEL} if cfg.persian_plates else set())
+
+
 @dataclass(frozen=True)
 class Script:
     """A script plates are written in: the recognizer that reads it and the syntaxes written in it.
@@ -184,7 +189,7 @@ class PlateReader:
         self._lock = threading.Lock()
 
     def model_versions(self) -> dict[str, str]:
-        used = {DET_MODEL, REC_MODEL} | ({FA_REC_MODEL} if self.cfg.persian_plates else set())
+        used = models_used(self.cfg)
         return {name: spec.sha256[:12] for name, spec in self.store.specs.items() if name in used}
 
     # -- public -----------------------------------------------------------------------------------
@@ -339,11 +344,8 @@ class PlateReader:
         hints = self._code_boxes(boxes, lines) + self._band_codes(img, bands) if latin else []
         out: list[Candidate] = []
         for k, (box, crop) in enumerate(zip(boxes, crops, strict=True)):
-            if latin:
-                cands, lines[k] = self._crop_line_candidates(lines[k], crop, box.quad, box,
-                                                             _hint_for(box.rect, hints), _span_in(box.quad, bands[k]))
-            else:
-                cands = self._line_candidates(lines[k], box.quad, box, script=script)
+            cands, lines[k] = self._crop_line_candidates(lines[k], crop, box.quad, box, _hint_for(box.rect, hints),
+                                                         _span_in(box.quad, bands[k]), script)
             out.extend(cands)
         n = len(boxes)
         for i in range(n):
@@ -375,12 +377,15 @@ class PlateReader:
 
     def _crop_line_candidates(
         self, line: TextLine, crop: np.ndarray, quad: np.ndarray, box: TextBox | None, hint: str | None,
-        band: tuple[float, float] | None = None,
+        band: tuple[float, float] | None = None, script: Script | None = None,
     ) -> tuple[list[Candidate], TextLine]:
         """``_line_candidates`` of a line read in ``crop``, and the line as the plate's characters:
         without those read from a coloured emblem between its groups (a German plate's seals, a
         coat of arms; ``edge.recognition.emblems``), nor from the blue band that spans ``band`` of
-        the crop's width (its code is read on its own, ``_band_codes``)."""
+        the crop's width (its code is read on its own, ``_band_codes``). Only a Latin read has
+        them: the Persian reader reads a plate's own characters and nothing else."""
+        if script is not None and script is not self.latin:
+            return self._line_candidates(line, quad, box, hint, script=script), line
         found = emblem_positions(crop, line)
         if band is not None and len(line.xs) == len(line.text):
             found = sorted({*found, *(i for i, x in enumerate(line.xs) if band[0] <= x <= band[1])})
@@ -581,10 +586,7 @@ class PlateReader:
         lines = script.recognizer.recognize(cuts)
         reads = [best]
         for q, cut, line in zip(quads, cuts, lines, strict=True):
-            if script is self.latin:
-                cands, _ = self._crop_line_candidates(line, cut, q, None, best.hint)
-            else:
-                cands = self._line_candidates(line, q, None, script=script)
+            cands, _ = self._crop_line_candidates(line, cut, q, None, best.hint, script=script)
             if cands:
                 reads.append(max(cands, key=lambda c: c.score))
         return _majority(reads)
