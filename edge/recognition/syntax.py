@@ -35,6 +35,27 @@ TO_LETTER: dict[str, str] = {
 # Further letter look-alikes used when a syntax restricts the alphabet (Russian plates).
 LETTER_LOOKALIKE: dict[str, str] = {"D": "O", "Q": "O", "U": "Y", "V": "Y", "R": "P", "F": "E", "G": "C", "N": "H"}
 
+
+@dataclass(frozen=True)
+class Confusions:
+    """The glyphs one script's recognizer takes for one another, in the direction a syntax may
+    demand. They are a property of the script's glyphs, not of the Latin codes a read is written in:
+    the Persian reader's E is ع, which looks nothing like a 3."""
+
+    to_digit: dict[str, str]
+    to_letter: dict[str, str]
+    lookalike: dict[str, str] = field(default_factory=dict)
+    # O read where the syntax wants 0 is free: one glyph on most Latin plates (see ``_fit``).
+    o_is_zero: bool = False
+
+
+CONFUSIONS: dict[str, Confusions] = {
+    "latin": Confusions(TO_DIGIT, TO_LETTER, LETTER_LOOKALIKE, o_is_zero=True),
+    # The Persian zero is a small ring or dot, and ه (H) a small loop: far plates' zeros are read as
+    # H (drawn Iranian plates, 16-24 px). And the other way where the series letter is ه.
+    "persian": Confusions({"H": "0"}, {"0": "H"}),
+}
+
 _COLUMN = {ch: i for i, ch in enumerate(ALNUM)}  # a character's column in a row of ALNUM probabilities
 UNSEEN_P = 0.3  # the probability a classic confusion is credited with, whatever the OCR gave it
 MIN_ALT_P = 0.02  # below this the OCR saw no trace of the demanded character: no correction
@@ -115,7 +136,7 @@ class SyntaxMatch:
         return self.score - self.preference
 
 
-SCRIPTS = ("latin", "persian")
+SCRIPTS = tuple(CONFUSIONS)  # the scripts a plate may be written in: each has its reader and its confusions
 _TOKEN = re.compile(r"(\[[A-Z0-9]+\]|[DLX])(\{(\d+)(?:,(\d+))?\})?")
 
 
@@ -352,6 +373,7 @@ class SyntaxBook:
         preference = self._boost(syn.country)
         score = syn.prior + preference
         corrections = 0
+        confusions = CONFUSIONS[syn.script]
         for i, (ch, allowed) in enumerate(zip(text, syn.positions, strict=True)):
             c = float(confs[i])
             if ch in allowed:
@@ -359,14 +381,15 @@ class SyntaxBook:
                 new_confs.append(c)
                 score += math.log(max(c, 1e-4))
                 continue
-            alt, p, classic = _correct(ch, allowed, probs[i] if probs is not None and i < len(probs) else None)
+            alt, p, classic = _correct(ch, allowed, probs[i] if probs is not None and i < len(probs) else None,
+                                       confusions)
             if alt is None:
                 return None
             corrections += 1
             if corrections > limit:
                 return None
             chars.append(alt)
-            if ch == "O" and alt == "0":
+            if confusions.o_is_zero and ch == "O" and alt == "0":
                 # O and 0 are one glyph on most plates, and plates print the digit far more often:
                 # where the syntax wants a digit the recognizer's O says nothing, so the fix is free.
                 # (The other way, a letter O read where the OCR saw 0, pays like any confusion:
@@ -411,16 +434,18 @@ def _columns(allowed: frozenset[str]) -> tuple[tuple[str, ...], np.ndarray]:
     return chars, np.array([_COLUMN[c] for c in chars], np.intp)
 
 
-def _correct(ch: str, allowed: frozenset[str], row: np.ndarray | None) -> tuple[str | None, float, bool]:
+def _correct(
+    ch: str, allowed: frozenset[str], row: np.ndarray | None, confusions: Confusions = CONFUSIONS["latin"]
+) -> tuple[str | None, float, bool]:
     """The character the syntax demands in place of ``ch``, how likely the OCR found it, and
-    whether the swap is a classic confusion (the table's)."""
-    if ch == "O" and "0" in allowed:
+    whether the swap is a classic confusion (the script's table's)."""
+    if confusions.o_is_zero and ch == "O" and "0" in allowed:
         return "0", 1.0, True
-    table = TO_DIGIT.get(ch) if ch in LETTERS else TO_LETTER.get(ch)
+    table = confusions.to_digit.get(ch) if ch in LETTERS else confusions.to_letter.get(ch)
     if table is not None and table not in allowed:
         table = None
     if table is None and ch in LETTERS:
-        look = LETTER_LOOKALIKE.get(ch)
+        look = confusions.lookalike.get(ch)
         table = look if look in allowed else None
     if row is not None:
         chars, cols = _columns(allowed)

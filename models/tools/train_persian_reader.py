@@ -184,16 +184,22 @@ def degrade(plate: np.ndarray, rng: random.Random) -> np.ndarray:
     if rng.random() < 0.7:
         _, enc = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(25, 95)])
         small = cv2.imdecode(enc, cv2.IMREAD_COLOR)
-    # The detector's box: the plate's corners after the warp, scaled, with jitter at each side.
+    # The detector's box: the plate's corners after the warp, scaled, grown by a margin and jittered
+    # at each side.
     corners = cv2.perspectiveTransform(src[None], warp)[0]
     x0, y0 = corners.min(axis=0)
     x1, y1 = corners.max(axis=0)
     bh = y1 - y0
     band = BAND_FRACTION * (x1 - x0)
-    left = x0 + (band if rng.random() < 0.3 else 0.0) + rng.uniform(-0.15, 0.12) * bh
-    right = x1 + rng.uniform(-0.12, 0.15) * bh
-    top = y0 + rng.uniform(-0.15, 0.12) * bh
-    bottom = y1 + rng.uniform(-0.12, 0.15) * bh
+    # The DB detector grows the text it finds by one distance on every side: on the synthetic lane's
+    # Iranian plates its box is 1.5 times the plate's height (1.3-1.9 from the 10th to the 90th
+    # percentile, 14-36 px plates). Trained on tight boxes alone, the reader read 15% of 16 px
+    # plates and 78% of 24 px ones from the detector's boxes, and 88% and 92% from tighter ones.
+    grow = rng.uniform(0.05, 0.5) * bh if rng.random() < 0.7 else 0.0
+    left = x0 + (band if rng.random() < 0.3 else 0.0) - grow + rng.uniform(-0.15, 0.12) * bh
+    right = x1 + grow + rng.uniform(-0.12, 0.15) * bh
+    top = y0 - grow + rng.uniform(-0.15, 0.12) * bh
+    bottom = y1 + grow + rng.uniform(-0.12, 0.15) * bh
     sh, sw = small.shape[:2]
     xa, xb = max(0, int(left)), min(sw, math.ceil(right))
     ya, yb = max(0, int(top)), min(sh, math.ceil(bottom))
