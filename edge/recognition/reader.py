@@ -312,60 +312,86 @@ class PlateReader:
         self, img: np.ndarray, side: int, skip: list[tuple[int, int, int, int]] | None = None,
         det_img: np.ndarray | None = None,
     ) -> tuple[list[TextBox], list[TextLine], list[Candidate]]:
-        """Detect (in ``det_img``, a same-size view of ``img``, where given), read and rank."""
+        """Detect (in ``det_img``, a same-size view of ``img``, where given), read and rank. The
+        texts in ``skip``'s places were read before and give no candidates of their own, but are read
+        again where a new text sits beside or under one: to be joined with it."""
         look = img if det_img is None else det_img
         boxes = self.detector.detect(look, max_side=side, upscale=side > max(img.shape[:2]))
+        seen: list[TextBox] = []
         if skip:
-            boxes = [b for b in boxes if not any(iou(b.rect, r) > 0.3 for r in skip)]
+            old = [any(iou(b.rect, r) > 0.3 for r in skip) for b in boxes]
+            fresh = [b for b, o in zip(boxes, old, strict=True) if not o]
+            # A near plate's second part (an Iranian province box, under the word ایران) may be
+            # found at the finer scale alone, its first part at the coarse one (drawn Iranian plates
+            # of 96-120 px).
+            seen = [b for b, o in zip(boxes, old, strict=True) if o and any(_joinable(b, f) for f in fresh)]
+            boxes = fresh
         if len(boxes) > MAX_BOXES:
             boxes = sorted(boxes, key=lambda b: -b.height)[:MAX_BOXES]
         if not boxes:
             return [], [], []
-        crops = [crop_quad(img, b.quad) for b in boxes]
+        every = boxes + seen[:MAX_BOXES]
+        crops = [crop_quad(img, b.quad) for b in every]
         lines = self.recognizer.recognize(crops)
-        cands = self._candidates(boxes, lines, img, crops)
+        cands = self._candidates(every, lines, img, crops, fresh=len(boxes))
         for script in self.scripts[1:]:
-            cands += self._candidates(boxes, script.recognizer.recognize(crops), img, crops, script, judged_by=lines)
+            cands += self._candidates(every, script.recognizer.recognize(crops), img, crops, script, judged_by=lines,
+                                      fresh=len(boxes))
         _prefer_large(cands)
         if self.reread and not (cands and _certain(cands[0]) and not _text_goes_on(img, cands[0].quad)):
             cands = self._reread_top(img, cands)
             _prefer_large(cands)
-        return boxes, lines, cands
+        return boxes, lines[: len(boxes)], cands
 
     def _candidates(
         self, boxes: list[TextBox], lines: list[TextLine], img: np.ndarray, crops: list[np.ndarray],
-        script: Script | None = None, judged_by: list[TextLine] | None = None,
+        script: Script | None = None, judged_by: list[TextLine] | None = None, fresh: int | None = None,
     ) -> list[Candidate]:
         """Every plate reading of the texts ``lines`` read from ``crops`` (cut from ``img`` at
         ``boxes``) by ``script``'s recognizer (Latin by default), on their own and joined in twos.
+        ``fresh``: only the first ``fresh`` texts are new; the rest were read before, and count
+        only joined with a new one.
         Printed country codes, bands and emblems are looked for in Latin reads only: the Persian
         reader reads a plate's own characters and nothing else. ``judged_by``: the Latin reads of
         the same boxes, which tell a camera's clock or date overlay (the Persian reader has no ':'
         or '/' to show one by: it read a `us` photo's overlay as an Iranian plate), and Latin text:
-        a box the Latin recognizer reads at least as surely as this script's is no plate of this
+        a text the Latin recognizer reads at least as surely as this script's is no plate of this
         script."""
         script = script or self.latin
         keep = _not_overlays(boxes, judged_by if judged_by is not None else lines)
-        if judged_by is not None:
+        new = [fresh is None or i < fresh for i in keep]
+        boxes, lines, crops = [boxes[i] for i in keep], [lines[i] for i in keep], [crops[i] for i in keep]
+        judged = [judged_by[i] for i in keep] if judged_by is not None else None
+
+        def latin_text(*texts: int) -> bool:
             # On the dev photos the Persian reader read a car's badge (HYUNDAI) and a plate's state
             # name (NEW JERSEY, ARKANSAS) as Iranian plates, at 0.57-0.81, where the Latin reader was
             # at 0.93-0.99. On drawn Iranian plates of 14-48 px the Latin reader was never the surer
-            # (closest: 0.88 against 0.92); it reads Persian digits as scattered Latin letters.
-            keep = [i for i in keep if lines[i].mean_confidence > judged_by[i].mean_confidence]
-        boxes, lines, crops = [boxes[i] for i in keep], [lines[i] for i in keep], [crops[i] for i in keep]
+            # (closest: 0.88 against 0.92): it reads Persian digits as scattered Latin letters. But
+            # not the province code's on its own, whose ۱ and ۹ are a Latin 1 and 9: a join is
+            # judged as a whole.
+            if judged is None:
+                return False
+            theirs = [c for k in texts for c in judged[k].confs]
+            ours = [c for k in texts for c in lines[k].confs]
+            return bool(theirs) and (not ours or float(np.mean(theirs)) >= float(np.mean(ours)))
+
         latin = script is self.latin
         bands = [_blue_band(img, box.rect) if latin and 4 <= len(line.text) <= 10 else None
                  for box, line in zip(boxes, lines, strict=True)]
         hints = self._code_boxes(boxes, lines) + self._band_codes(img, bands) if latin else []
         out: list[Candidate] = []
         for k, (box, crop) in enumerate(zip(boxes, crops, strict=True)):
+            if latin_text(k):
+                continue
             cands, lines[k] = self._crop_line_candidates(lines[k], crop, box.quad, box, _hint_for(box.rect, hints),
                                                          _span_in(box.quad, bands[k]), script)
-            out.extend(cands)
+            if new[k]:
+                out.extend(cands)
         n = len(boxes)
         for i in range(n):
             for j in range(n):
-                if i == j or not lines[i].text or not lines[j].text:
+                if i == j or not (new[i] or new[j]) or not lines[i].text or not lines[j].text or latin_text(i, j):
                     continue
                 if _stacked(boxes[i], boxes[j]):
                     # Two-line plates: a short upper line stacked over a lower one.
@@ -1073,6 +1099,11 @@ def _side_by_side(left: TextBox, right: TextBox) -> bool:
     if overlap < 0.6 * min(lh, rh):
         return False
     return 0.6 < lh / max(rh, 1) < 1.6
+
+
+def _joinable(a: TextBox, b: TextBox) -> bool:
+    """Whether ``_candidates`` would join the two texts, in either order."""
+    return _side_by_side(a, b) or _side_by_side(b, a) or _stacked(a, b) or _stacked(b, a)
 
 
 def _stacked(top: TextBox, bottom: TextBox, loose: bool = False) -> bool:

@@ -89,6 +89,17 @@ def test_far_plates_are_read_from_the_boxes_the_detector_gives(reader: PlateRead
     assert sum(g == w for g, w in zip(got, want, strict=True)) >= 9, list(zip(got, want, strict=True))
 
 
+@pytest.mark.parametrize(("display", "seed"), [("88 E 443 60", 1), ("42 E 666 19", 1), ("49 E 616 13", 0)])
+def test_a_near_plate_cut_in_two_by_the_detector_is_joined(reader: PlateReader, display: str, seed: int) -> None:
+    # A plate 96 px tall: the detector finds the province box (under ایران) as a text of its own,
+    # and for these frames only at full resolution, where the plate's first part was read in the
+    # coarse pass. Each was read as Latin noise (AERKW, KYE9919...) before the passes' texts were
+    # joined.
+    frame, _ = plate_photo(display, "IR", plate_h=96, seed=seed)
+    reads = reader.read(frame, still=True)
+    assert reads and (reads[0].text, reads[0].country) == (display.replace(" ", ""), "IR"), reads
+
+
 def test_the_tool_exports_a_model_the_reader_runs(tool: ModuleType, tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
