@@ -77,7 +77,8 @@ def test_far_plates_are_read_from_the_boxes_the_detector_gives(reader: PlateRead
     # The text detector's box around an Iranian plate is about 1.5 times the plate's height. A
     # reader trained on tight boxes alone read 15% of 16 px plates from the detector's boxes (88%
     # from tighter ones), and the lane got a Latin misreading of the Persian digits instead
-    # (ARGAVOS, US): 6 of these 12 plates. So the whole reader is measured, from frame to plate.
+    # (ARGAVOS, US); the whole reader read 6 of these 12 plates with it. So the whole reader is
+    # measured, from frame to plate.
     rng = random.Random("far iranian plates")
     displays = [make_iranian_plate(rng)[1] for _ in range(12)]
     got = []
