@@ -382,16 +382,19 @@ class PlateReader:
         hints = self._code_boxes(boxes, lines) + self._band_codes(img, bands) if latin else []
         out: list[Candidate] = []
         for k, (box, crop) in enumerate(zip(boxes, crops, strict=True)):
+            if not new[k]:
+                # Read before, and here only to be joined: its characters, without its own readings.
+                lines[k] = self._plate_chars(lines[k], crop, _span_in(box.quad, bands[k]), script)[0]
+                continue
             if latin_text(k):
                 continue
             cands, lines[k] = self._crop_line_candidates(lines[k], crop, box.quad, box, _hint_for(box.rect, hints),
                                                          _span_in(box.quad, bands[k]), script)
-            if new[k]:
-                out.extend(cands)
+            out.extend(cands)
         n = len(boxes)
         for i in range(n):
             for j in range(n):
-                if i == j or not (new[i] or new[j]) or not lines[i].text or not lines[j].text or latin_text(i, j):
+                if i == j or not (new[i] or new[j]) or not lines[i].text or not lines[j].text:
                     continue
                 if _stacked(boxes[i], boxes[j]):
                     # Two-line plates: a short upper line stacked over a lower one.
@@ -400,6 +403,8 @@ class PlateReader:
                     # A region code behind a bar, detected as a text of its own.
                     cost = 0.3
                 else:
+                    continue
+                if latin_text(i, j):
                     continue
                 merged = TextLine(
                     lines[i].text + lines[j].text,
@@ -426,12 +431,9 @@ class PlateReader:
         them: the Persian reader reads a plate's own characters and nothing else."""
         if script is not None and script is not self.latin:
             return self._line_candidates(line, quad, box, hint, script=script), line
-        found = emblem_positions(crop, line)
-        if band is not None and len(line.xs) == len(line.text):
-            found = sorted({*found, *(i for i, x in enumerate(line.xs) if band[0] <= x <= band[1])})
+        clean, found = self._plate_chars(line, crop, band, script)
         if not found:
             return self._line_candidates(line, quad, box, hint), line
-        clean = without(line, found)
         # Where the first emblem between characters sat, counted in the characters kept before it.
         inner = [p - k for k, p in enumerate(found) if 0 < p - k < len(clean.text)]
         out = self._line_candidates(clean, quad, box, hint, inner[0] if inner else None)
@@ -440,6 +442,18 @@ class PlateReader:
             c.charge(EMBLEM_KEEP_COST)
             out.append(c)
         return out, clean
+
+    def _plate_chars(
+        self, line: TextLine, crop: np.ndarray, band: tuple[float, float] | None, script: Script | None = None
+    ) -> tuple[TextLine, list[int]]:
+        """``line`` without the characters read from an emblem or from the blue band spanning
+        ``band`` of the crop's width (see ``_crop_line_candidates``), and where those were."""
+        if script is not None and script is not self.latin:
+            return line, []
+        found = emblem_positions(crop, line)
+        if band is not None and len(line.xs) == len(line.text):
+            found = sorted({*found, *(i for i, x in enumerate(line.xs) if band[0] <= x <= band[1])})
+        return (without(line, found) if found else line), found
 
     def _code_boxes(self, boxes: list[TextBox], lines: list[TextLine]) -> list[tuple[tuple[int, int, int, int], str]]:
         """Texts that are just a printed country code (``UZ`` under the flag)."""
