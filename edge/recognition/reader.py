@@ -78,6 +78,9 @@ MIN_LEVELS = 8.0  # fewer grey levels than this between a dark frame's 1st and 9
 FINER = 1.15  # a second pass must see the frame at least this much larger than the coarse pass did
 UPSCALE_MAX = 2  # how far the second pass enlarges a frame no larger than the coarse pass sees it
 MAX_BOXES = 32
+JOIN_RATIO = 1.6  # two texts side by side of heights within this ratio may be one plate's (Script.join_ratio)
+PERSIAN_JOIN_RATIO = 2.2
+CLOSER_TIE = 0.25  # what a closer look's read may score below the first read and still win
 CERTAIN_CHAR_CONF = 0.9
 SIZE_WEIGHT = 1.0
 REREAD_CHAR_PX = 52.0  # text height the closer look scales a candidate to (best of 32-64 on the dev splits)
@@ -125,6 +128,11 @@ class Script:
     name: str
     recognizer: TextRecognizer
     book: SyntaxBook
+    # How much taller one text may be than the one beside it that it is joined with. An Iranian
+    # plate's province code, under the word ایران, is drawn 0.55-0.6 times as tall as its main
+    # group, and the detector's boxes of the two differ by 1.7-2.0 (drawn plates of 96-120 px): at
+    # Latin's 1.6 the near plate's two texts were never joined.
+    join_ratio: float = JOIN_RATIO
 
 
 @dataclass
@@ -189,7 +197,8 @@ class PlateReader:
         if self.cfg.persian_plates:
             fa = self.store.load(FA_REC_MODEL)
             self.scripts.append(Script("persian", TextRecognizer(fa.session),
-                                       SyntaxBook.load(preferred=self.cfg.countries, script="persian")))
+                                       SyntaxBook.load(preferred=self.cfg.countries, script="persian"),
+                                       join_ratio=PERSIAN_JOIN_RATIO))
         self.calibration = ConfidenceModel.load()
         self.reread = reread
         self.max_rereads = 2
@@ -324,7 +333,8 @@ class PlateReader:
             # A near plate's second part (an Iranian province box, under the word ایران) may be
             # found at the finer scale alone, its first part at the coarse one (drawn Iranian plates
             # of 96-120 px).
-            seen = [b for b, o in zip(boxes, old, strict=True) if o and any(_joinable(b, f) for f in fresh)]
+            ratio = max(s.join_ratio for s in self.scripts)
+            seen = [b for b, o in zip(boxes, old, strict=True) if o and any(_joinable(b, f, ratio) for f in fresh)]
             boxes = fresh
         if len(boxes) > MAX_BOXES:
             boxes = sorted(boxes, key=lambda b: -b.height)[:MAX_BOXES]
@@ -392,6 +402,7 @@ class PlateReader:
                                                          _span_in(box.quad, bands[k]), script)
             out.extend(cands)
         n = len(boxes)
+        whole: list[np.ndarray] = []
         for i in range(n):
             for j in range(n):
                 if i == j or not (new[i] or new[j]) or not lines[i].text or not lines[j].text:
@@ -399,7 +410,7 @@ class PlateReader:
                 if _stacked(boxes[i], boxes[j]):
                     # Two-line plates: a short upper line stacked over a lower one.
                     cost = 0.5
-                elif _side_by_side(boxes[i], boxes[j]):
+                elif _side_by_side(boxes[i], boxes[j], script.join_ratio):
                     # A region code behind a bar, detected as a text of its own.
                     cost = 0.3
                 else:
@@ -417,6 +428,17 @@ class PlateReader:
                 for c in self._line_candidates(merged, quad, None, hint, script=script):
                     c.two_line = cost == 0.5
                     c.charge(cost)
+                    out.append(c)
+                if not latin and cost == 0.3:
+                    whole.append(quad)
+        if whole:
+            # The Persian reader was trained on whole plates, and reads the two texts' union as one
+            # line too, cut wider as the vote of cuts cuts it: an Iranian province code's 0 is a dot
+            # the detector leaves out of its box (۶۰ boxed as ۶), and the two reads joined miss it.
+            whole = [widened(q, RECUTS[0]) for q in whole]
+            for quad, line in zip(whole, script.recognizer.recognize([crop_quad(img, q) for q in whole]), strict=True):
+                for c in self._line_candidates(line, quad, None, None, script=script):
+                    c.charge(0.3)
                     out.append(c)
         return out
 
@@ -615,7 +637,11 @@ class PlateReader:
         if not best.two_line and not _certain(best):
             best = self._recut_vote(crop, best, script)
         best.quad = best.quad + np.array([x0, y0], np.float32)
-        best.charge(-0.25)  # the closer look wins ties
+        # The closer look wins ties, where it is as sure of its weakest character as the first read
+        # was: a drawn Iranian plate of 48 px read right at first (its last ۲ at 0.81) lost to the
+        # closer look's vote that read the ۲ as ۴ at 0.76. No dev read changed.
+        if min(best.match.confs, default=0.0) >= min(cand.match.confs, default=0.0):
+            best.charge(-CLOSER_TIE)
         return best
 
     def _script(self, name: str) -> Script:
@@ -1100,8 +1126,9 @@ def _hint_for(rect: tuple[int, int, int, int], hints: list[tuple[tuple[int, int,
     return None
 
 
-def _side_by_side(left: TextBox, right: TextBox) -> bool:
-    """``right`` continues ``left`` on the same line, a small gap apart, at about the same height."""
+def _side_by_side(left: TextBox, right: TextBox, ratio: float = JOIN_RATIO) -> bool:
+    """``right`` continues ``left`` on the same line, a small gap apart, their heights within
+    ``ratio`` of each other."""
     lx, ly, lw, lh = left.rect
     rx, ry, rw, rh = right.rect
     if rx <= lx:
@@ -1112,12 +1139,13 @@ def _side_by_side(left: TextBox, right: TextBox) -> bool:
     overlap = min(ly + lh, ry + rh) - max(ly, ry)
     if overlap < 0.6 * min(lh, rh):
         return False
-    return 0.6 < lh / max(rh, 1) < 1.6
+    return 1 / ratio < lh / max(rh, 1) < ratio
 
 
-def _joinable(a: TextBox, b: TextBox) -> bool:
-    """Whether ``_candidates`` would join the two texts, in either order."""
-    return _side_by_side(a, b) or _side_by_side(b, a) or _stacked(a, b) or _stacked(b, a)
+def _joinable(a: TextBox, b: TextBox, ratio: float = JOIN_RATIO) -> bool:
+    """Whether ``_candidates`` would join the two texts, in either order (side by side: their
+    heights within ``ratio``)."""
+    return _side_by_side(a, b, ratio) or _side_by_side(b, a, ratio) or _stacked(a, b) or _stacked(b, a)
 
 
 def _stacked(top: TextBox, bottom: TextBox, loose: bool = False) -> bool:

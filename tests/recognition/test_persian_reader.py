@@ -14,8 +14,8 @@ import pytest
 from drivers.camera.synthetic import plate_photo
 from drivers.sim.traffic import make_iranian_plate
 from edge.recognition.models import ModelStore
-from edge.recognition.ocr import TextRecognizer
-from edge.recognition.reader import PlateReader
+from edge.recognition.ocr import TextBox, TextRecognizer
+from edge.recognition.reader import PERSIAN_JOIN_RATIO, PlateReader, _joinable, _side_by_side
 from edge.recognition.syntax import SyntaxBook
 
 from .conftest import load_model_tool
@@ -99,6 +99,35 @@ def test_a_near_plate_cut_in_two_by_the_detector_is_joined(reader: PlateReader, 
     frame, _ = plate_photo(display, "IR", plate_h=96, seed=seed)
     reads = reader.read(frame, still=True)
     assert reads and (reads[0].text, reads[0].country) == (display.replace(" ", ""), "IR"), reads
+
+
+@pytest.mark.parametrize(("display", "seed"), [("29 E 876 55", 0), ("88 E 443 60", 0)])
+def test_a_near_plates_province_code_is_joined_to_it(reader: PlateReader, display: str, seed: int) -> None:
+    # A plate 120 px tall. The province code, under the word ایران, is drawn smaller than the main
+    # group: the detector's boxes of the two differed 1.8 times in height, beyond what a Latin plate's
+    # two texts may (29 E 876 55 was read PAEAVS, US). And a province code's 0 is a dot the detector
+    # leaves out of its box: ۶۰ boxed as ۶, so the two texts' reads joined gave 88E4436 (read ULL90,
+    # DE); the two texts' union, read as one line as the reader was trained to, has it.
+    frame, _ = plate_photo(display, "IR", plate_h=120, seed=seed)
+    reads = reader.read(frame, still=True)
+    assert reads and (reads[0].text, reads[0].country) == (display.replace(" ", ""), "IR"), reads
+
+
+def test_a_closer_look_less_sure_than_the_first_read_does_not_win_its_tie(reader: PlateReader) -> None:
+    # The coarse pass read 52Q87062, its last ۲ at 0.81. The closer look read the ۲ as ۳, the vote of
+    # its cuts as ۴ at 0.76, which won by the bonus a closer look gets where the two tie.
+    frame, _ = plate_photo("52 Q 870 62", "IR", plate_h=48, seed=1)
+    reads = reader.read(frame, still=True)
+    assert reads and reads[0].text == "52Q87062", reads
+
+
+def test_texts_side_by_side_are_joined_within_their_scripts_height_ratio() -> None:
+    main = TextBox(np.array([[384, 414], [793, 414], [793, 541], [384, 541]], np.float32), 0.9)
+    province = TextBox(np.array([[800, 442], [902, 442], [902, 512], [800, 512]], np.float32), 0.9)
+    assert not _side_by_side(main, province)
+    assert _side_by_side(main, province, PERSIAN_JOIN_RATIO)
+    assert not _side_by_side(province, main, PERSIAN_JOIN_RATIO)  # left to right only
+    assert _joinable(province, main, PERSIAN_JOIN_RATIO) and not _joinable(province, main)
 
 
 def test_the_tool_exports_a_model_the_reader_runs(tool: ModuleType, tmp_path: Path) -> None:
