@@ -7,11 +7,12 @@ A lane camera is set up so the plate is big enough, but a truck stopping short, 
 behind, or a camera that moved can give a plate half the size it was commissioned for. The dev
 photos hold plates of whatever size they happen to have, and no European ones, so this bench draws
 its own: the region's plates from the traffic simulator's layouts (UZ, KZ, KG, TJ, RU, TR),
-European plates with the blue band whose small code names the country, and Iranian national plates
-in Persian (read by ``fa-plate-rec``). Per plate height (pixels, the whole plate), it prints the
-share read exactly, the share also given the right country, the share of the Iranian plates read
-exactly, and the median time per frame; ``-v`` lists every miss. The largest height is the
-baseline of the ratios.
+European plates with the blue band whose small code names the country, Iranian national plates
+in Persian (read by ``fa-plate-rec``), and Afghan two-line plates (Persian over Latin, 390 x 160 mm,
+drawn to the same scale as the others: at "20 px" an Afghan plate is 29 px tall). Per plate height
+(pixels, the whole plate), it prints the share read exactly, the share also given the right
+country, the shares of the Iranian and of the Afghan plates read exactly, and the median time per
+frame; ``-v`` lists every miss. The largest height is the baseline of the ratios.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any
 
 from bench._common import header, percentile, ratio, table, write_json
 from bench.accuracy import DEGRADE
-from drivers.camera.synthetic import plate_photo
-from drivers.sim.traffic import make_iranian_plate, make_plate
+from drivers.camera.synthetic import plate_mm, plate_photo
+from drivers.sim.traffic import make_afghan_plate, make_iranian_plate, make_plate
 from edge.config import RecognitionSection
 from edge.recognition.reader import PlateReader
 
@@ -37,24 +38,32 @@ BANDED = [
 ]  # fmt: skip
 
 
-def plates(regional: int, iranian: int = 0, seed: int = 7) -> list[tuple[str, str]]:
+def plates(regional: int, iranian: int = 0, afghan: int = 0, seed: int = 7) -> list[tuple[str, str]]:
     """(display, country): ``regional`` plates of the region's layouts, the banded ones, then
-    ``iranian`` Iranian national plates."""
+    ``iranian`` Iranian national plates and ``afghan`` Afghan ones."""
     rng = random.Random(seed)
     region = [(display, country) for _, display, country, _ in (make_plate(rng) for _ in range(regional))]
     rng = random.Random(f"{seed}:iran")
-    return region + BANDED + [(display, "IR") for _, display, _, _ in (make_iranian_plate(rng)
-                                                                        for _ in range(iranian))]
+    iran = [(display, "IR") for _, display, _, _ in (make_iranian_plate(rng) for _ in range(iranian))]
+    rng = random.Random(f"{seed}:afghan")
+    return region + BANDED + iran + [(display, "AF") for _, display, _, _ in (make_afghan_plate(rng)
+                                                                              for _ in range(afghan))]
+
+
+def photo(display: str, country: str, height: int, seed: int) -> tuple[Any, tuple[int, int, int, int]]:
+    """A frame with the plate drawn at the scale at which a 520 x 112 mm plate is ``height`` px tall."""
+    return plate_photo(display, country, plate_h=round(height * plate_mm(country)[1] / 112), seed=seed)
 
 
 def measure(reader: PlateReader, height: int, sample: list[tuple[str, str]], seeds: int,
             degrade: str | None = None) -> dict[str, Any]:
-    exact = country_right = iran_exact = iran_frames = 0
+    exact = country_right = 0
+    by_country = {"IR": [0, 0], "AF": [0, 0]}  # frames read exactly, frames
     times: list[float] = []
     misses: list[str] = []
     for display, country in sample:
         for seed in range(seeds):
-            frame, box = plate_photo(display, country, plate_h=height, seed=seed)
+            frame, box = photo(display, country, height, seed)
             if degrade is not None:
                 frame, _ = DEGRADE[degrade](frame, box)
             t0 = time.perf_counter()
@@ -65,8 +74,9 @@ def measure(reader: PlateReader, height: int, sample: list[tuple[str, str]], see
             right = ok and got is not None and got.country == country
             exact += ok
             country_right += right
-            iran_frames += country == "IR"
-            iran_exact += ok and country == "IR"
+            if country in by_country:
+                by_country[country][0] += ok
+                by_country[country][1] += 1
             if not right:
                 misses.append(f"{display} ({country}), seed {seed}: "
                               + (f"{got.text} ({got.country or '-'})" if got else "nothing"))
@@ -76,7 +86,8 @@ def measure(reader: PlateReader, height: int, sample: list[tuple[str, str]], see
         "frames": n,
         "exact_pct": round(100 * exact / n, 1),
         "country_pct": round(100 * country_right / n, 1),
-        "iran_exact_pct": round(100 * iran_exact / iran_frames, 1) if iran_frames else None,
+        "iran_exact_pct": round(100 * by_country["IR"][0] / by_country["IR"][1], 1) if by_country["IR"][1] else None,
+        "afghan_exact_pct": round(100 * by_country["AF"][0] / by_country["AF"][1], 1) if by_country["AF"][1] else None,
         "median_ms": round(1000 * statistics.median(times), 1),
         "p95_ms": round(1000 * (percentile(times, 95) or 0.0), 1),
         "misses": misses,
@@ -86,9 +97,10 @@ def measure(reader: PlateReader, height: int, sample: list[tuple[str, str]], see
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--heights", type=int, nargs="+", default=[14, 16, 20, 24, 28, 36, 48],
-                    help="plate heights in pixels (the whole plate, 520x112 mm proportions)")
+                    help="plate heights in pixels (a whole 520x112 mm plate's; other plates to scale)")
     ap.add_argument("--regional", type=int, default=20, help="plates of the region's layouts drawn")
     ap.add_argument("--iranian", type=int, default=10, help="Iranian national plates (in Persian) drawn")
+    ap.add_argument("--afghan", type=int, default=10, help="Afghan plates (two lines, Persian over Latin) drawn")
     ap.add_argument("--seeds", type=int, default=2, help="frames per plate and height (placement, noise)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--degrade", choices=sorted(DEGRADE), default=None,
@@ -101,16 +113,17 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--heights: the renderer draws plates 12 px tall or more")
     header("plate size: reads and countries against the plate's height")
     reader = PlateReader(RecognitionSection.model_validate({"threads": args.threads}))
-    sample = plates(args.regional, args.iranian)
+    sample = plates(args.regional, args.iranian, args.afghan)
     reader.read(plate_photo(*sample[0])[0])  # warm-up, not timed
     rows = [measure(reader, h, sample, args.seeds, args.degrade) for h in sorted(args.heights)]
     base = rows[-1]
     for r in rows:
         r["exact_vs_largest"] = ratio(r["exact_pct"], base["exact_pct"])
         r["time_vs_largest"] = ratio(r["median_ms"], base["median_ms"])
-    table(rows, ["plate_h", "frames", "exact_pct", "country_pct", "iran_exact_pct", "median_ms", "p95_ms",
-                 "exact_vs_largest", "time_vs_largest"], title=f"{len(sample)} plates x {args.seeds} frames per height"
-          + (f", degraded: {args.degrade}" if args.degrade else ""))
+    title = f"{len(sample)} plates x {args.seeds} frames per height" + (
+        f", degraded: {args.degrade}" if args.degrade else "")
+    table(rows, ["plate_h", "frames", "exact_pct", "country_pct", "iran_exact_pct", "afghan_exact_pct", "median_ms",
+                 "p95_ms", "exact_vs_largest", "time_vs_largest"], title=title)
     if args.verbose:
         for r in rows:
             for miss in r["misses"]:

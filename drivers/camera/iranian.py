@@ -59,7 +59,8 @@ def _atlas() -> tuple[np.ndarray, dict[str, list[int]]]:
 
 
 def atlas_glyphs(text: str) -> np.ndarray:
-    """The atlas's mask of ``text`` (a digit, a series letter or the word ایران)."""
+    """The atlas's mask of ``text`` (a digit, a series letter, the word ایران, or an Afghan
+    province's name: ``drivers.camera.afghan``)."""
     strip, index = _atlas()
     if text not in index:
         raise KeyError(f"no glyph for {text!r} in the Persian glyph atlas")
@@ -77,12 +78,12 @@ def is_national(text: str) -> bool:
     return len(text) == 8 and (text[:2] + text[3:]).isdigit() and text[2] in SERIES
 
 
-def _ink_rows(mask: np.ndarray) -> tuple[int, int]:
+def ink_rows(mask: np.ndarray) -> tuple[int, int]:
     rows = np.flatnonzero(mask.max(axis=1) > 64)
     return (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, mask.shape[0])
 
 
-def _paint(img: np.ndarray, mask: np.ndarray, x: float, y: float, sx: float, sy: float,
+def paint_mask(img: np.ndarray, mask: np.ndarray, x: float, y: float, sx: float, sy: float,
            ink: tuple[int, int, int]) -> float:
     """Paint ``mask`` scaled by (sx, sy) with its top-left at (x, y); the painted width."""
     w, h = max(1, round(mask.shape[1] * sx)), max(1, round(mask.shape[0] * sy))
@@ -136,7 +137,7 @@ def draw_iranian_plate(text: str, height: int = 96, glyphs: Glyphs | None = None
     chars = persian(text)
     masks = [glyphs(c) for c in chars]
     # Scale by the digits' ink height (Persian digits share one; the zero is a small dot mid-height).
-    spans = [_ink_rows(m) for c, m in zip(chars, masks, strict=True) if c in DIGITS_FA[1:]]
+    spans = [ink_rows(m) for c, m in zip(chars, masks, strict=True) if c in DIGITS_FA[1:]]
     spans = spans or [(0, masks[0].shape[0])]
     ref_top = min(t for t, _ in spans)
     ref_h = max(1, max(e for _, e in spans) - ref_top)
@@ -153,21 +154,21 @@ def draw_iranian_plate(text: str, height: int = 96, glyphs: Glyphs | None = None
     sx = min(s, s * (x1 - x0) / total)
     x = x0 + max(0.0, (x1 - x0 - total * sx / s) / 2)
     for k, m in enumerate(main):
-        x += _paint(img, m, x, top, sx, s, ink)
+        x += paint_mask(img, m, x, top, sx, s, ink)
         if k < 5:
             x += spacing[k] * sx / s
     # The province box: ایران small at the top, the code under it.
     word = glyphs(IRAN_WORD)
-    wt, wb = _ink_rows(word)
+    wt, wb = ink_rows(word)
     ws = H * 0.15 / max(1, wb - wt)
     bx0, bx1 = bar + H * 0.06, W - b * 2
     ww = word.shape[1] * ws
-    _paint(img, word, bx0 + (bx1 - bx0 - ww) / 2, H * 0.05 - wt * ws, ws, ws, ink)
+    paint_mask(img, word, bx0 + (bx1 - bx0 - ww) / 2, H * 0.05 - wt * ws, ws, ws, ink)
     rs = H * 0.46 / ref_h
     region = masks[6:]
     rw = sum(m.shape[1] for m in region) * rs + H * 0.04
     rsx = min(rs, rs * (bx1 - bx0) / rw)
     x = bx0 + max(0.0, (bx1 - bx0 - rw * rsx / rs) / 2)
     for m in region:
-        x += _paint(img, m, x, H * 0.3 - ref_top * rs, rsx, rs, ink) + H * 0.04
+        x += paint_mask(img, m, x, H * 0.3 - ref_top * rs, rsx, rs, ink) + H * 0.04
     return cv2.resize(img, (round(height * _ASPECT), int(height)), interpolation=cv2.INTER_AREA)

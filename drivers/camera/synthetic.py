@@ -23,6 +23,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from drivers.camera.afghan import SIZE_MM as AFGHAN_MM
+from drivers.camera.afghan import draw_afghan_plate
 from drivers.camera.capture import Stream, Truth
 from drivers.camera.iranian import draw_iranian_plate, is_national
 from drivers.sim.traffic import SimVehicle, Traffic
@@ -174,6 +176,12 @@ def _split(display: str, country: str) -> tuple[str, str, str]:
     return "", display, ""
 
 
+def plate_mm(country: str) -> tuple[int, int]:
+    """A plate's width and height in millimetres: the 520 x 112 mm of most plates drawn here, or
+    Afghanistan's two-line plate."""
+    return AFGHAN_MM if country == "AF" else (520, 112)
+
+
 def render_plate(display: str, country: str, height: int = 60) -> np.ndarray:
     """A clean, frontal number plate (BGR, ``height`` px tall, 520:112 mm proportions).
 
@@ -182,11 +190,16 @@ def render_plate(display: str, country: str, height: int = 60) -> np.ndarray:
     and flag in a box at the right; TR, and the EU countries of ``EU_BAND_CODES``, have the blue
     band with the country's code at the left; German plates their two seals and Austrian ones their
     coat of arms after the first group. Iranian national plates are drawn in Persian
-    (``drivers.camera.iranian``).
+    (``drivers.camera.iranian``); Afghan ones in two lines, Persian over Latin, 390 x 160 mm
+    (``drivers.camera.afghan``).
     """
     height = max(12, int(height))
     if country == "IR" and is_national(display.replace(" ", "")):
         return draw_iranian_plate(display.replace(" ", ""), height)
+    if country == "AF":
+        img, latin = draw_afghan_plate(display, height * _SS)
+        _put_text(img, display, latin, _INK)
+        return cv2.resize(img, (round(height * AFGHAN_MM[0] / AFGHAN_MM[1]), height), interpolation=cv2.INTER_AREA)
     H = height * _SS
     W = round(H * _PLATE_ASPECT)
     img = np.full((H, W, 3), _WHITE, np.uint8)
@@ -451,7 +464,10 @@ class SceneRenderer:
         bumper_y0 = y0 + 0.79 * ch
         cv2.rectangle(img, P(x0 - 0.02 * cw, bumper_y0), P(x1 + 0.02 * cw, by - 0.06 * u), (58, 60, 62), -1)
         # The plate, with this vehicle's perspective, focus and motion blur.
-        ph = pw / _PLATE_ASPECT
+        # ``u`` is a 520 mm plate's width; a plate of another size is drawn to scale.
+        wmm, hmm = plate_mm(v.country)
+        pw = u * wmm / 520
+        ph = pw * hmm / wmm
         pcy = (bumper_y0 + by - 0.06 * u) / 2
         return self._paste_plate(img, v, cx, pcy, pw, ph, look, moving)
 

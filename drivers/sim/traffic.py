@@ -35,6 +35,10 @@ _FOREIGN: list[tuple[str, str, float]] = [("DE", "DE", 1.0), ("PL", "PL", 0.8), 
 # Iranian trucks, which reach Uzbekistan through Turkmenistan, with their national plates in Persian
 # (drivers.camera.iranian): mostly the yellow public-transport series ع (code E).
 IRAN_SHARE = 0.08
+# Afghan trucks (drivers.camera.afghan: a two-line plate, Persian over Latin), which cross at
+# Termez-Hairatan: lorries of the northern provinces mostly.
+AFGHAN_SHARE = 0.08
+_AF_PROVINCES = {"BLK": 4.0, "KBL": 3.0, "KDZ": 2.0, "JZJ": 1.5, "SMG": 1.0, "HRT": 1.0, "KDR": 0.5, "NGR": 0.5}
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,15 @@ def make_iranian_plate(rng: random.Random) -> tuple[str, str, str, str]:
     return text, f"{text[:2]} {letter} {text[3:6]} {text[6:]}", "IR", "ir-national"
 
 
+def make_afghan_plate(rng: random.Random) -> tuple[str, str, str, str]:
+    """(text, display, country, syntax) of a random Afghan plate: a lorry's mostly, some private
+    cars' and buses'."""
+    province = rng.choices(list(_AF_PROVINCES), weights=list(_AF_PROVINCES.values()))[0]
+    cls, syntax = rng.choices([("L", "af-class"), ("PRV", "af-private"), ("B", "af-class")], weights=[8, 2, 1])[0]
+    display = f"{province} {rng.randint(1, 10 ** rng.randint(3, 5) - 1)} {cls}"
+    return display.replace(" ", ""), display, "AF", syntax
+
+
 class Traffic:
     """Vehicles arriving every ``period_s`` seconds from ``epoch``; vehicle ``i`` is fixed by the seed."""
 
@@ -155,6 +168,10 @@ class Traffic:
             iran = random.Random(f"{self.seed}:{index}:iran")
             if iran.random() < IRAN_SHARE:
                 text, display, country, syntax = make_iranian_plate(iran)
+            else:
+                afghan = random.Random(f"{self.seed}:{index}:afghan")
+                if afghan.random() < AFGHAN_SHARE:
+                    text, display, country, syntax = make_afghan_plate(afghan)
         gross = round(rng.uniform(8000, 42000) / 10) * 10
         arrive = self.epoch + index * self.period_s
         loaded = arrive + self.drive_in_s

@@ -81,6 +81,14 @@ MAX_BOXES = 32
 JOIN_RATIO = 1.6  # two texts side by side of heights within this ratio may be one plate's (Script.join_ratio)
 PERSIAN_JOIN_RATIO = 2.2
 CLOSER_TIE = 0.25  # what a closer look's read may score below the first read and still win
+# A text box is cut into two lines (``_two_lines``) where it is at least this tall in pixels, no
+# wider than this many times its height, read at a mean confidence below this, and the row across
+# its middle with the fewest upright strokes has this many times fewer than the fullest rows above
+# and below it.
+MIN_SPLIT_PX = 16
+SPLIT_ASPECT = 3.0
+SPLIT_CONF = 0.7
+SPLIT_CONTRAST = 3.0
 CERTAIN_CHAR_CONF = 0.9
 SIZE_WEIGHT = 1.0
 REREAD_CHAR_PX = 52.0  # text height the closer look scales a candidate to (best of 32-64 on the dev splits)
@@ -101,7 +109,7 @@ EMBLEM_KEEP_COST = 1.0
 # Where it is not found by its colour (an infrared frame), the character at a format's emblem is
 # dropped at this price, and only that country's plate explains it.
 EMBLEM_CHAR_COST = 0.05
-MAX_PLATE_CHARS = 11  # the longest plate of the syntax table: an Afghan private plate, KBL 12345 PRV
+MAX_PLATE_CHARS = 12  # the longest plate of the syntax table: an Afghan temporary plate, KBL 12345 TEMP
 CODE_CHARS = 11  # an ISO 6346 code: owner (3), category (1), serial (6), check digit (1)
 MAX_CHAINS = 512  # a grid of single letters branches at every step; a frame's time is bounded
 # Camera overlays and receipts print a clock or a date; no plate format does. On the raw OCR text
@@ -343,6 +351,16 @@ class PlateReader:
         every = boxes + seen[:MAX_BOXES]
         crops = [crop_quad(img, b.quad) for b in every]
         lines = self.recognizer.recognize(crops)
+        # A two-line plate seen from afar is one text to the detector: its lines, read apart, are
+        # texts of their own (new ones, before those read only to be joined).
+        halves = [h for b, line, crop in zip(boxes, lines, crops, strict=False) for h in _two_lines(b, line, crop)]
+        if halves:
+            half_crops = [crop_quad(img, b.quad) for b in halves]
+            n = len(boxes)
+            boxes = boxes + halves
+            every = boxes + every[n:]
+            crops = crops[:n] + half_crops + crops[n:]
+            lines = lines[:n] + self.recognizer.recognize(half_crops) + lines[n:]
         cands = self._candidates(every, lines, img, crops, fresh=len(boxes))
         for script in self.scripts[1:]:
             cands += self._candidates(every, script.recognizer.recognize(crops), img, crops, script, judged_by=lines,
@@ -741,6 +759,36 @@ class PlateReader:
                     )
                 )
         return out
+
+
+def _two_lines(box: TextBox, line: TextLine, crop: np.ndarray) -> list[TextBox]:
+    """The two lines of ``box`` where it holds two texts one over the other, as the detector boxes a
+    far two-line plate (an Afghan plate's Persian and Latin lines, a trailer plate's two rows, an ADR
+    plate's two numbers): cut at the row with the fewest upright strokes; [] where it holds one line.
+
+    Only a box about as tall as a two-line plate for its width, and read unsurely: one line read
+    whole is read with confidence. The halves are cut in the crop's own upright frame."""
+    h, w = crop.shape[:2]
+    if box.height >= 1.5 * box.width:
+        return []  # crop_quad stood it upright: a vertical text, no two-line plate
+    if h < MIN_SPLIT_PX or w / h > SPLIT_ASPECT or (line.confs and float(np.mean(line.confs)) >= SPLIT_CONF):
+        return []
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    # Characters are upright strokes: the rows between two lines have none, whatever the colours
+    # (and a plate's own edges, top and bottom, are level).
+    strokes = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3))
+    rows = strokes[:, w // 10 : w - w // 10].mean(axis=1) if w >= 10 else strokes.mean(axis=1)
+    rows = np.convolve(rows, np.ones(3, np.float32) / 3, mode="same")
+    lo, hi = int(h * 0.3), int(h * 0.7)
+    cut = lo + int(np.argmin(rows[lo:hi]))
+    above, below = float(rows[:cut].max(initial=0.0)), float(rows[cut:].max(initial=0.0))
+    if min(above, below) < SPLIT_CONTRAST * max(float(rows[cut]), 1.0):
+        return []
+    q = box.quad.astype(np.float32)
+    t = cut / h
+    left, right = q[0] + (q[3] - q[0]) * t, q[1] + (q[2] - q[1]) * t
+    return [TextBox(np.array([q[0], q[1], right, left], np.float32), box.score),
+            TextBox(np.array([left, right, q[2], q[3]], np.float32), box.score)]
 
 
 def widened(quad: np.ndarray, by: float) -> np.ndarray:

@@ -49,6 +49,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from drivers.camera.afghan import PROVINCES as AFGHAN_PROVINCES  # noqa: E402
 from drivers.camera.iranian import (  # noqa: E402
     BAND_FRACTION,
     DIGITS_FA,
@@ -125,7 +126,8 @@ def write_atlas(font_path: Path, out: Path) -> None:
     import json
 
     glyph = _pil_glyphs(font_path)
-    texts = [*DIGITS_FA, *SERIES.values(), IRAN_WORD]
+    # Appended, never inserted: the glyphs before keep their place in the strip, pixel for pixel.
+    texts = [*DIGITS_FA, *SERIES.values(), IRAN_WORD, *AFGHAN_PROVINCES.values()]
     masks = [glyph(t) for t in texts]
     index, x = {}, 0
     for t, m in zip(texts, masks, strict=True):

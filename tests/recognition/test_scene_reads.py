@@ -14,7 +14,7 @@ from edge.config import RecognitionSection
 from edge.recognition.reader import PlateReader
 
 ROI = (128, 180, 1024, 540)  # the demo's region of interest on a 1280x720 frame
-FOREIGN = {"DE", "PL", "LT", "IR"}  # drivers.sim.traffic.make_foreign_plate, make_iranian_plate
+FOREIGN = {"DE", "PL", "LT", "IR", "AF"}  # drivers.sim.traffic: make_foreign_plate, make_iranian_plate...
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +22,10 @@ def reader() -> PlateReader:
     return PlateReader(RecognitionSection.model_validate({}))
 
 
-# Seeds 1-3 hold foreign trucks among the first 8: a Polish (seed 1), a Lithuanian and a Polish
-# (seed 2), an Iranian one with its plate in Persian and a German one, seals and all (seed 3).
-@pytest.mark.parametrize("seed", [1, 2, 3])
+# Seeds 1-3 and 7 hold foreign trucks among the first 8: a Polish (seed 1), a Lithuanian and a Polish
+# (seed 2), an Iranian one with its plate in Persian and a German one, seals and all (seed 3), two
+# Afghan lorries with their two-line plates, Persian over Latin (seed 7).
+@pytest.mark.parametrize("seed", [1, 2, 3, 7])
 def test_parked_simulated_plates_read_exactly(reader: PlateReader, seed: int) -> None:
     traffic = Traffic(seed, 1000.0, period_s=12.0)
     renderer = SceneRenderer(traffic, 1280, 720, seed=seed)

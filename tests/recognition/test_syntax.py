@@ -55,6 +55,8 @@ EXAMPLES = [
     ("BLK77T", "BLK77T", "AF", "af-class"),
     ("KDR305TRC", "KDR305TRC", "AF", "af-rickshaw"),
     ("KBL12345", "KBL12345", "AF", "af-latin"),
+    ("KBL12345TEMP", "KBL12345TEMP", "AF", "af-temporary"),
+    ("MZR812DUPL", "MZR812DUPL", "AF", "af-duplicate"),
     ("AB12CD", "AB12CD", "PT", "pt"),
     ("191D12345", "191D12345", "IE", "ie-1"),
     ("131CE1234", "131CE1234", "IE", "ie-2"),
