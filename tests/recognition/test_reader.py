@@ -210,6 +210,23 @@ def test_container_code_and_adr_plate(reader: PlateReader) -> None:
     assert [a.text for a in adr] == ["33/1203"]
 
 
+@pytest.mark.parametrize("plate_h", [28, 32])
+def test_a_far_adr_plates_two_numbers_are_read_apart(reader: PlateReader, plate_h: int) -> None:
+    # An orange ADR plate (400 x 300 mm) this small is one text to the detector, the hazard number
+    # and the UN number together; read whole it gave nothing below 40 px. Cut into its two lines
+    # (reader._two_lines), it is read down to 25 px.
+    plate = np.full((160, 200, 3), (0, 140, 255), np.uint8)
+    cv2.rectangle(plate, (0, 0), (199, 159), (0, 0, 0), 4)
+    cv2.line(plate, (0, 80), (200, 80), (0, 0, 0), 4)
+    cv2.putText(plate, "33", (65, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (0, 0, 0), 4, cv2.LINE_AA)
+    cv2.putText(plate, "1203", (35, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (0, 0, 0), 4, cv2.LINE_AA)
+    img = np.full((720, 1280, 3), 150, np.uint8)
+    w = round(200 * plate_h / 160)
+    img[400 : 400 + plate_h, 700 : 700 + w] = cv2.resize(plate, (w, plate_h), interpolation=cv2.INTER_AREA)
+    reads = reader.read(cv2.GaussianBlur(img, (0, 0), 0.6))
+    assert [r.text for r in reads if r.kind == "adr"] == ["33/1203"]
+
+
 def _container_wall(layout: str, code: str = "CSQU3054383") -> np.ndarray:
     """A red corrugated container side with its code printed the way ``layout`` says."""
     img = np.full((720, 1280, 3), 150, np.uint8)
