@@ -79,12 +79,14 @@ def is_national(text: str) -> bool:
 
 
 def ink_rows(mask: np.ndarray) -> tuple[int, int]:
+    """The first and past-the-last rows of ``mask`` that hold ink: glyphs are scaled by their ink,
+    not by the strip's height, which holds every glyph's ascent and descent."""
     rows = np.flatnonzero(mask.max(axis=1) > 64)
     return (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, mask.shape[0])
 
 
 def paint_mask(img: np.ndarray, mask: np.ndarray, x: float, y: float, sx: float, sy: float,
-           ink: tuple[int, int, int]) -> float:
+               ink: tuple[int, int, int]) -> float:
     """Paint ``mask`` scaled by (sx, sy) with its top-left at (x, y); the painted width."""
     w, h = max(1, round(mask.shape[1] * sx)), max(1, round(mask.shape[0] * sy))
     m = cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR)
