@@ -86,8 +86,8 @@ def measure(reader: PlateReader, height: int, sample: list[tuple[str, str]], see
         "frames": n,
         "exact_pct": round(100 * exact / n, 1),
         "country_pct": round(100 * country_right / n, 1),
-        "iran_exact_pct": round(100 * by_country["IR"][0] / by_country["IR"][1], 1) if by_country["IR"][1] else None,
-        "afghan_exact_pct": round(100 * by_country["AF"][0] / by_country["AF"][1], 1) if by_country["AF"][1] else None,
+        **{f"{name}_exact_pct": round(100 * ok / frames, 1) if frames else None
+           for name, (ok, frames) in (("iran", by_country["IR"]), ("afghan", by_country["AF"]))},
         "median_ms": round(1000 * statistics.median(times), 1),
         "p95_ms": round(1000 * (percentile(times, 95) or 0.0), 1),
         "misses": misses,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from drivers.camera.iranian import DIGITS_FA, SERIES, atlas_glyphs, ink_rows, paint_mask
+from drivers.camera.iranian import DIGITS_FA, SERIES, atlas_glyphs, digit_rows, paint_mask
 
 SIZE_MM = (390, 160)
 """The plate's width and height."""
@@ -58,10 +58,9 @@ def draw_afghan_plate(display: str, height: int) -> tuple[np.ndarray, tuple[floa
     cv2.rectangle(img, (b // 2, b // 2), (W - 1 - b // 2, H - 1 - b // 2), _INK, b, cv2.LINE_AA)
     # The Persian line, read right to left: the province's name at the right, the number, the class's
     # letter at the left. Scaled by the digits' ink height, as an Iranian plate's.
-    digits = [atlas_glyphs(DIGITS_FA[int(c)]) for c in number]
-    spans = [ink_rows(m) for c, m in zip(number, digits, strict=True) if c != "0"] or [ink_rows(digits[0])]
-    ref_top = min(t for t, _ in spans)
-    ref_h = max(1, max(e for _, e in spans) - ref_top)
+    glyphs = [DIGITS_FA[int(c)] for c in number]
+    digits = [atlas_glyphs(g) for g in glyphs]
+    ref_top, ref_h = digit_rows(glyphs, digits)
     s = H * 0.26 / ref_h
     top = H * 0.08 - ref_top * s
     pieces = [atlas_glyphs(CLASSES[cls]), *digits, atlas_glyphs(PROVINCES[province])]

@@ -85,6 +85,16 @@ def ink_rows(mask: np.ndarray) -> tuple[int, int]:
     return (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, mask.shape[0])
 
 
+def digit_rows(chars: list[str], masks: list[np.ndarray]) -> tuple[int, int]:
+    """The top row and height of the digits' ink among ``chars`` drawn as ``masks``: a plate's text
+    is scaled by its digits (Persian digits share one height; the zero is a small dot mid-height,
+    so it is left out), the whole strip's where there is no other digit."""
+    spans = [ink_rows(m) for c, m in zip(chars, masks, strict=True) if c in DIGITS_FA[1:]]
+    spans = spans or [(0, masks[0].shape[0])]
+    top = min(t for t, _ in spans)
+    return top, max(1, max(e for _, e in spans) - top)
+
+
 def paint_mask(img: np.ndarray, mask: np.ndarray, x: float, y: float, sx: float, sy: float,
                ink: tuple[int, int, int]) -> float:
     """Paint ``mask`` scaled by (sx, sy) with its top-left at (x, y); the painted width."""
@@ -138,11 +148,7 @@ def draw_iranian_plate(text: str, height: int = 96, glyphs: Glyphs | None = None
     cv2.line(img, (bar, b), (bar, H - b), _INK, max(2, int(b * 0.8)))
     chars = persian(text)
     masks = [glyphs(c) for c in chars]
-    # Scale by the digits' ink height (Persian digits share one; the zero is a small dot mid-height).
-    spans = [ink_rows(m) for c, m in zip(chars, masks, strict=True) if c in DIGITS_FA[1:]]
-    spans = spans or [(0, masks[0].shape[0])]
-    ref_top = min(t for t, _ in spans)
-    ref_h = max(1, max(e for _, e in spans) - ref_top)
+    ref_top, ref_h = digit_rows(chars, masks)
     digit_h = H * jitter(0.58, 0.66)
     s = digit_h / ref_h
     top = H * 0.5 - digit_h / 2 - ref_top * s + H * jitter(-0.02, 0.03)

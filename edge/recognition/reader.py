@@ -78,6 +78,8 @@ MIN_LEVELS = 8.0  # fewer grey levels than this between a dark frame's 1st and 9
 FINER = 1.15  # a second pass must see the frame at least this much larger than the coarse pass did
 UPSCALE_MAX = 2  # how far the second pass enlarges a frame no larger than the coarse pass sees it
 MAX_BOXES = 32
+STACKED_COST = 0.5  # two texts read as a two-line plate's lines
+SIDE_COST = 0.3  # two texts side by side read as one plate's (a region code behind a bar)
 JOIN_RATIO = 1.6  # two texts side by side of heights within this ratio may be one plate's (Script.join_ratio)
 PERSIAN_JOIN_RATIO = 2.2
 CLOSER_TIE = 0.25  # what a closer look's read may score below the first read and still win
@@ -427,10 +429,10 @@ class PlateReader:
                     continue
                 if _stacked(boxes[i], boxes[j]):
                     # Two-line plates: a short upper line stacked over a lower one.
-                    cost = 0.5
+                    cost = STACKED_COST
                 elif _side_by_side(boxes[i], boxes[j], script.join_ratio):
                     # A region code behind a bar, detected as a text of its own.
-                    cost = 0.3
+                    cost = SIDE_COST
                 else:
                     continue
                 if latin_text(i, j):
@@ -444,10 +446,10 @@ class PlateReader:
                 quad = _union_quad(boxes[i].quad, boxes[j].quad)
                 hint = _hint_for(_rect_of(quad), hints)
                 for c in self._line_candidates(merged, quad, None, hint, script=script):
-                    c.two_line = cost == 0.5
+                    c.two_line = cost == STACKED_COST
                     c.charge(cost)
                     out.append(c)
-                if not latin and cost == 0.3:
+                if not latin and cost == SIDE_COST:
                     whole.append(quad)
         if whole:
             # The Persian reader was trained on whole plates, and reads the two texts' union as one
@@ -456,7 +458,7 @@ class PlateReader:
             whole = [widened(q, RECUTS[0]) for q in whole]
             for quad, line in zip(whole, script.recognizer.recognize([crop_quad(img, q) for q in whole]), strict=True):
                 for c in self._line_candidates(line, quad, None, None, script=script):
-                    c.charge(0.3)
+                    c.charge(SIDE_COST)
                     out.append(c)
         return out
 
