@@ -229,15 +229,29 @@ class TextDetector:
         return float(cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)[0])
 
 
+VERTICAL = 1.5  # a box this many times as tall as it is wide holds a vertical text
+
+
+def _crop_size(q: np.ndarray) -> tuple[int, int]:
+    w = max(2, int(max(np.linalg.norm(q[0] - q[1]), np.linalg.norm(q[2] - q[3]))))
+    h = max(2, int(max(np.linalg.norm(q[0] - q[3]), np.linalg.norm(q[1] - q[2]))))
+    return w, h
+
+
+def is_vertical(quad: np.ndarray) -> bool:
+    """Whether ``crop_quad`` turns this box's crop a quarter to read it: its text runs downwards."""
+    w, h = _crop_size(np.asarray(quad, np.float32))
+    return h / w >= VERTICAL
+
+
 def crop_quad(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Perspective-rectify a quadrilateral (tl, tr, br, bl) into an upright crop."""
     q = np.asarray(quad, np.float32)
-    w = max(2, int(max(np.linalg.norm(q[0] - q[1]), np.linalg.norm(q[2] - q[3]))))
-    h = max(2, int(max(np.linalg.norm(q[0] - q[3]), np.linalg.norm(q[1] - q[2]))))
+    w, h = _crop_size(q)
     dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     m = cv2.getPerspectiveTransform(q, dst)
     crop = cv2.warpPerspective(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
-    if h / w >= 1.5:
+    if h / w >= VERTICAL:
         crop = np.ascontiguousarray(np.rot90(crop))
     return crop
 

@@ -64,6 +64,7 @@ from edge.recognition.ocr import (
     TextRecognizer,
     crop_quad,
     ensure_bgr,
+    is_vertical,
     quad_height,
     quad_width,
 )
@@ -771,8 +772,8 @@ def _two_lines(box: TextBox, line: TextLine, crop: np.ndarray) -> list[TextBox]:
     Only a box about as tall as a two-line plate for its width, and read unsurely: one line read
     whole is read with confidence. The halves are cut in the crop's own upright frame."""
     h, w = crop.shape[:2]
-    if box.height >= 1.5 * box.width:
-        return []  # crop_quad stood it upright: a vertical text, no two-line plate
+    if is_vertical(box.quad):
+        return []  # a vertical text, which crop_quad turned to read: no two-line plate
     if h < MIN_SPLIT_PX or w / h > SPLIT_ASPECT or (line.confs and float(np.mean(line.confs)) >= SPLIT_CONF):
         return []
     grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop

@@ -3,7 +3,9 @@
 The table itself is data (``plate_syntaxes.toml``). A character is only ever corrected where the
 syntax demands a class the OCR did not give (a letter where a digit must be, a letter outside the
 country's alphabet): the recognizer is right far more often than any rule, so a character the
-syntax allows is never touched.
+syntax allows is never touched. A region code is one group, not its characters: where a country
+issues a closed list of codes and the read is none of them, one character is corrected into a
+listed code, as any other correction, where the recognizer saw a trace of it (``_snap_region``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ CLASSIC_COST = 0.5  # O->0, B->8...: glyphs a plate font draws (nearly) alike
 PREFERRED_BOOST = 2.0
 HINT_BOOST = 2.5  # the plate itself names the country
 UNSURE_CODE_P = 0.9  # a trailing letter read less surely than this may be a printed code's remnant
+UNLISTED_COST = 2.0  # a region code its country does not issue: the read is wrong, or the list is old
 
 
 @dataclass(frozen=True)
@@ -220,11 +223,14 @@ class SyntaxBook:
     """All known syntaxes, indexed by length, with the post's preferred countries boosted."""
 
     def __init__(
-        self, syntaxes: Iterable[Syntax], preferred: Sequence[str] = (), codes: dict[str, str] | None = None
+        self, syntaxes: Iterable[Syntax], preferred: Sequence[str] = (), codes: dict[str, str] | None = None,
+        codes_at_right: Iterable[str] = (),
     ) -> None:
         self.syntaxes = list(syntaxes)
         # Printed country code -> country; only codes of two letters or more are stripped from text.
         self.codes = dict(codes or {})
+        # The countries that print their code after the registration (every other one before it).
+        self.codes_at_right = frozenset(codes_at_right)
         self.preferred = [c.upper() for c in preferred]
         self.by_len: dict[int, list[Syntax]] = {}
         for s in self.syntaxes:
@@ -236,10 +242,11 @@ class SyntaxBook:
         matched against them alone), or all of them (``None``: for a text whose script is unknown,
         as when reads of one crossing are voted on). Printed country codes are Latin: a book of
         another script has none."""
-        syntaxes, codes = _load_entries(str(path) if path else None)
+        syntaxes, codes, at_right = _load_entries(str(path) if path else None)
         if script is not None:
             syntaxes = tuple(s for s in syntaxes if s.script == script)
-        return cls(syntaxes, preferred, dict(codes) if script in (None, "latin") else {})
+        latin = script in (None, "latin")
+        return cls(syntaxes, preferred, dict(codes) if latin else {}, at_right if latin else ())
 
     def strip_code(self, text: str) -> list[tuple[str, str, int, int]]:
         """Ways to read ``text`` as a plate with its printed country code at either end:
@@ -292,7 +299,10 @@ class SyntaxBook:
         The code is printed small under the flag, and its letters are the least legible on the
         plate. One differing letter is forgiven only where the recognizer itself gave the code's
         letter some probability (``probs``: one row of 36 per character of ``text``); the caller
-        still only accepts a plate of that country, and at a price.
+        still only accepts a plate of that country, and at a price. A misread code is looked for
+        only at the end its country prints it at: an Afghan lorry's JZJ 570 L, its class letter L
+        read unsurely under motion smear, had become a Lithuanian JZJ570, whose LT is printed in the
+        band at the left.
         """
         out: list[tuple[str, str, int, int]] = []
         n = len(text)
@@ -304,10 +314,12 @@ class SyntaxBook:
             k = len(code)
             if k < 2 or n < k + 4:
                 continue
+            if country not in self.codes_at_right:
+                if _one_letter_off(text[:k], code, probs[:k]):
+                    out.append((text[k:], country, k, 0))
+                continue
             if _one_letter_off(text[n - k :], code, probs[n - k :]):
                 out.append((text[: n - k], country, 0, k))
-            if _one_letter_off(text[:k], code, probs[:k]):
-                out.append((text[k:], country, k, 0))
             # Only the code's first letter made it, unsure ("02345ABR": the K of KG read as R).
             if k == 2 and last_unsure and (text[-1] == code[0] or float(last[_COLUMN[code[0]]]) >= MIN_ALT_P):
                 out.append((text[:-1], country, 0, 1))
@@ -403,7 +415,15 @@ class SyntaxBook:
             new_confs.append(p)
         fixed = "".join(chars)
         if syn.regions and not syn.region_ok(fixed):
-            score -= 2.0
+            snap = _snap_region(syn, fixed, new_confs, probs, confusions) if corrections < limit else None
+            if snap is None:
+                score -= UNLISTED_COST
+            else:
+                # The listed code, scored as its correction, and never below the unlisted code it
+                # replaces: the list says that one is no plate.
+                fixed, new_confs, delta = snap
+                score += max(delta, -UNLISTED_COST)
+                corrections += 1
         return SyntaxMatch(
             text=fixed,
             display=syn.display(fixed),
@@ -417,6 +437,57 @@ class SyntaxBook:
             variant=syn,
             preference=preference,
         )
+
+
+def _snap_region(
+    syn: Syntax, text: str, confs: list[float], probs: np.ndarray | None, confusions: Confusions
+) -> tuple[str, list[float], float] | None:
+    """``text`` with its unlisted region code replaced by the listed one a character away that the
+    recognizer saw most of a trace of, its confidences, and what that does to the score; None
+    where no listed code is one character off.
+
+    A region list is a closed set the country issues (Afghanistan's 34 provinces, Uzbekistan's 14
+    region numbers), so an unlisted code is a misread: under motion smear the M of Samangan's SMG
+    is read as H, and SHG is no province. Only one character of one code is changed, and only to a
+    character the recognizer gave some probability (or, without probabilities, the script's
+    confusion table names), as every other correction."""
+    starts = np.cumsum((0, *syn.groups))
+    best: tuple[float, int, str, float] | None = None  # (score change, position, character, its p)
+    for gi, allowed in syn.regions:
+        a, b = int(starts[gi]), int(starts[gi + 1])
+        seen = text[a:b]
+        if seen in allowed:
+            continue
+        if best is not None:
+            return None  # two unlisted codes: a misread of more than one character
+        for code in sorted(allowed):  # sorted: a tie goes the same way in every process
+            if len(code) != len(seen):
+                continue
+            diff = [i for i, (x, y) in enumerate(zip(seen, code, strict=True)) if x != y]
+            if len(diff) != 1:
+                continue
+            i = a + diff[0]
+            want, got = code[diff[0]], text[i]
+            table = confusions.to_digit.get(got) if got in LETTERS else confusions.to_letter.get(got)
+            classic = want in (table, confusions.lookalike.get(got))
+            if probs is not None and i < len(probs):
+                p = float(probs[i][_COLUMN[want]])
+                if p < MIN_ALT_P:
+                    continue
+            elif classic:
+                p = UNSEEN_P
+            else:
+                continue
+            cost = CLASSIC_COST if classic else CORRECTION_COST
+            delta = math.log(max(p, UNSEEN_P if classic else 1e-4)) - cost - math.log(max(confs[i], 1e-4))
+            if best is None or delta > best[0]:
+                best = (delta, i, want, p)
+        if best is None:
+            return None
+    if best is None:
+        return None
+    delta, i, want, p = best
+    return text[:i] + want + text[i + 1 :], [*confs[:i], p, *confs[i + 1 :]], delta
 
 
 def _one_letter_off(seen: str, code: str, rows: np.ndarray) -> bool:
@@ -464,7 +535,7 @@ def _correct(
 
 
 @lru_cache(maxsize=4)
-def _load_entries(path: str | None) -> tuple[tuple[Syntax, ...], tuple[tuple[str, str], ...]]:
+def _load_entries(path: str | None) -> tuple[tuple[Syntax, ...], tuple[tuple[str, str], ...], frozenset[str]]:
     try:
         if path is None:
             raw = resources.files("edge.recognition").joinpath("plate_syntaxes.toml").read_text("utf-8")
@@ -488,6 +559,12 @@ def _load_entries(path: str | None) -> tuple[tuple[Syntax, ...], tuple[tuple[str
             problems.append((f"codes.{country}", "must be a list of printed codes"))
             continue
         codes.extend((str(n).upper(), str(country)) for n in names)
+    at_right = data.get("codes_at_right", [])
+    if not isinstance(at_right, list) or not all(isinstance(c, str) for c in at_right):
+        problems.append(("codes_at_right", "must be a list of countries"))
+        at_right = []
+    elif unknown := sorted(set(at_right) - {country for _, country in codes}):
+        problems.append(("codes_at_right", f"countries without a printed code: {', '.join(unknown)}"))
     if problems:
         raise ConfigError(source, problems)
-    return tuple(out), tuple(codes)
+    return tuple(out), tuple(codes), frozenset(at_right)

@@ -100,7 +100,10 @@ def test_every_weight_of_the_converted_graph_is_trained(tool: ModuleType) -> Non
     classifier = [p for p in net.parameters() if p.shape[-1] == before.shape[-1]]
     assert classifier and trained > convolutions + sum(p.numel() for p in classifier)
     with torch.no_grad():
-        assert torch.equal(net(x), before)  # the same graph, now with weights an optimizer sees
+        # The same graph, now with weights an optimizer sees. Compared to a rounding, not bit for
+        # bit: a whole-suite run (torch 2.13, an AVX-512 CPU) once failed this test, and this
+        # comparison is the only part of it that can differ from run to run.
+        torch.testing.assert_close(net(x), before, rtol=0, atol=1e-4)
     head = onnx2torch.convert(tool.logits_graph(src)).eval()
     assert tool.make_trainable(head, torch, only_head=True) == sum(p.numel() for p in classifier)
 

@@ -273,9 +273,19 @@ def test_correction_never_changes_an_allowed_character(syntax: Syntax, data: st.
     for m in EVERY.match(text, max_corrections=n):
         fitted = m.variant
         assert fitted is not None and all(c in p for c, p in zip(m.text, fitted.positions, strict=True))
-        for i, (before, after) in enumerate(zip(text, m.text, strict=True)):
-            if before in fitted.positions[i]:
-                assert before == after, (text, m)
+        touched = [i for i, (before, after) in enumerate(zip(text, m.text, strict=True))
+                   if before != after and before in fitted.positions[i]]
+        # The one exception: a region code the country does not issue becomes a listed one.
+        assert len(touched) <= 1, (text, m)
+        for i in touched:
+            assert _snapped_region(fitted, text, m.text, i), (text, m)
+
+
+def _snapped_region(syntax: Syntax, before: str, after: str, i: int) -> bool:
+    """Whether position ``i`` lies in a region code that was unlisted before and is listed after."""
+    starts = np.cumsum((0, *syntax.groups))
+    return any(a <= i < b and before[a:b] not in allowed and after[a:b] in allowed
+               for gi, allowed in syntax.regions for a, b in [(int(starts[gi]), int(starts[gi + 1]))])
 
 
 @settings(max_examples=300, deadline=None)
@@ -426,3 +436,73 @@ def test_a_script_the_reader_has_no_recognizer_for_is_refused(tmp_path: Path) ->
     with pytest.raises(ConfigError) as exc:
         SyntaxBook.load(table)
     assert "syntax[0]" in str(exc.value) and "script" in str(exc.value) and str(table) in str(exc.value)
+
+
+def test_an_unlisted_region_code_becomes_the_listed_one_the_recognizer_saw() -> None:
+    # Under motion smear Samangan's SMG reads SHG, which is no Afghan province; the recognizer gave
+    # the M some probability, so the plate is Samangan's.
+    text = "SHG74803PRV"
+    probs = _probs_for(text, {1: ("M", 0.2)})
+    m = BOOK.best(text, confs=[float(r.max()) for r in probs], probs=probs)
+    assert m is not None and (m.text, m.country, m.corrections) == ("SMG74803PRV", "AF", 1)
+    assert m.confs[1] == pytest.approx(0.2)  # the snapped letter counts only as surely as it was seen
+    # No trace of the M: the read stays as it was, scored down as a code the country does not issue.
+    plain = _probs_for(text, {})
+    kept = BOOK.best(text, confs=[float(r.max()) for r in plain], probs=plain)
+    assert kept is not None and (kept.text, kept.corrections) == (text, 0)
+    # A listed code is never changed, whatever else the recognizer saw.
+    listed = _probs_for("SMG74803PRV", {1: ("H", 0.4)})
+    same = BOOK.best("SMG74803PRV", confs=[float(r.max()) for r in listed], probs=listed)
+    assert same is not None and same.text == "SMG74803PRV"
+
+
+def test_a_snapped_region_code_never_scores_below_the_unlisted_one() -> None:
+    # Snapping only ever replaces a reading that cannot be a plate of that format: the match's score
+    # is at least the unlisted code's, so the snap never hands the frame to another candidate.
+    text = "SHG74803PRV"
+    faint = _probs_for(text, {1: ("M", 0.021)})
+    confs = [float(r.max()) for r in faint]
+    snapped = BOOK.best(text, confs=confs, probs=faint)
+    unlisted = BOOK.best(text, confs=confs, probs=_probs_for(text, {}))
+    assert snapped is not None and unlisted is not None and snapped.text == "SMG74803PRV"
+    assert snapped.score >= unlisted.score
+
+
+def test_without_probabilities_only_a_classic_confusion_snaps_a_region_code() -> None:
+    # A Turkmen plate's velayat code AH with its H read as N (a look-alike the Russian-plate table
+    # knows); no probabilities to go on, so only the confusion table can name the code.
+    (m,) = [m for m in BOOK.match("AG1234AN") if m.country == "TM"]
+    assert (m.text, m.corrections) == ("AG1234AH", 1)
+    # Two letters off is no region: nothing to snap to.
+    (far,) = [m for m in BOOK.match("AG1234XN") if m.country == "TM"]
+    assert (far.text, far.corrections) == ("AG1234XN", 0)
+
+
+def test_a_code_misread_is_looked_for_only_at_the_end_its_country_prints_it() -> None:
+    # An Afghan lorry's class letter L, read unsurely, is no remnant of Lithuania's LT: LT is printed
+    # in the EU band at the left. Kyrgyzstan's KG is printed at the right, after the registration.
+    text = "JZJ570L"
+    unsure = _probs_for(text, {6: ("L", 0.83)})
+    assert all(country != "LT" for _, country, _, _ in BOOK.strip_misread_code(text, unsure))
+    text = "02345ABK"
+    half = _probs_for(text, {7: ("K", 0.6)})
+    assert ("02345AB", "KG", 0, 1) in BOOK.strip_misread_code(text, half)
+    # At its own end, a left-hand code one letter off is still taken off: LT read as LI before an
+    # ABC 123 plate.
+    text = "LIABC123"
+    seen = BOOK.strip_misread_code(text, _probs_for(text, {1: ("T", 0.1)}))
+    assert ("ABC123", "LT", 2, 0) in seen
+    # and not at the other end.
+    text = "ABC123LI"
+    assert all(country != "LT" for _, country, _, _ in
+               BOOK.strip_misread_code(text, _probs_for(text, {7: ("T", 0.1)})))
+
+
+@pytest.mark.parametrize("value", ['["XX"]', '"UZ"', "[1]"])
+def test_a_code_side_for_no_printed_code_is_refused(tmp_path: Path, value: str) -> None:
+    table = tmp_path / "syntaxes.toml"
+    table.write_text(f'codes_at_right = {value}\n[[syntax]]\ncountry = "UZ"\nname = "uz"\npattern = "DD L DDD LL"\n'
+                     '[codes]\nUZ = ["UZ"]\n')
+    with pytest.raises(ConfigError) as exc:
+        SyntaxBook.load(table)
+    assert "codes_at_right" in str(exc.value) and str(table) in str(exc.value)
