@@ -121,6 +121,19 @@ def test_a_closer_look_less_sure_than_the_first_read_does_not_win_its_tie(reader
     assert reads and reads[0].text == "52Q87062", reads
 
 
+@pytest.mark.parametrize(("display", "plate_h", "seed"), [("52 Q 870 62", 20, 0), ("42 E 666 19", 16, 0),
+                                                         ("88 E 443 60", 16, 1)])
+def test_a_far_plate_read_into_no_plate_gets_a_closer_look(reader: PlateReader, display: str, plate_h: int,
+                                                             seed: int) -> None:
+    # In colour the detector boxed these plates about twice their height, and the Persian reader read
+    # them a character short (52Q87D6, 42E6619: CTC folds the 66 of 666), sure of what it read but
+    # into no plate, so nothing led to the closer look that reads them right: the frame went to the
+    # Latin reader's reading of the Persian digits (APGAVOS, US), or to nothing.
+    frame, _ = plate_photo(display, "IR", plate_h=plate_h, seed=seed)
+    reads = reader.read(frame, still=True)
+    assert reads and (reads[0].text, reads[0].country) == (display.replace(" ", ""), "IR"), reads
+
+
 def test_texts_side_by_side_are_joined_within_their_scripts_height_ratio() -> None:
     main = TextBox(np.array([[384, 414], [793, 414], [793, 541], [384, 541]], np.float32), 0.9)
     province = TextBox(np.array([[800, 442], [902, 442], [902, 512], [800, 512]], np.float32), 0.9)
