@@ -446,7 +446,7 @@ def _snap_region(
     recognizer saw most of a trace of, its confidences, and what that does to the score; None
     where no listed code is one character off.
 
-    A region list is a closed set the country issues (Afghanistan's 34 provinces, Uzbekistan's 14
+    A region list is a closed set the country issues (Afghanistan's provinces, Uzbekistan's 14
     region numbers), so an unlisted code is a misread: under motion smear the M of Samangan's SMG
     is read as H, and SHG is no province. Only one character of one code is changed, and only to a
     character the recognizer gave some probability (or, without probabilities, the script's
@@ -460,7 +460,7 @@ def _snap_region(
             continue
         if best is not None:
             return None  # two unlisted codes: a misread of more than one character
-        for code in sorted(allowed):  # sorted: a tie goes the same way in every process
+        for code in _listed(allowed):
             if len(code) != len(seen):
                 continue
             diff = [i for i, (x, y) in enumerate(zip(seen, code, strict=True)) if x != y]
@@ -488,6 +488,13 @@ def _snap_region(
         return None
     delta, i, want, p = best
     return text[:i] + want + text[i + 1 :], [*confs[:i], p, *confs[i + 1 :]], delta
+
+
+@lru_cache(maxsize=256)
+def _listed(allowed: frozenset[str]) -> tuple[str, ...]:
+    """A region list in order, so that a tie between two listed codes goes the same way in every
+    process (a frozenset's order follows the string hash, which differs between processes)."""
+    return tuple(sorted(allowed))
 
 
 def _one_letter_off(seen: str, code: str, rows: np.ndarray) -> bool:
