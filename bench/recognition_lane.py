@@ -1,7 +1,8 @@
 """Per-stage latency of the plate reader and the frames a second one lane can sustain, on the
 synthetic camera's 1280x720 frames (and, with ``--photos``, on the benchmark photos).
 
-Run: ``./dev bench recognition_lane [--seconds 60] [--fps 4] [--threads 2] [--far-rest 2] [--photos us br]``
+Run: ``./dev bench recognition_lane [--seconds 60] [--fps 4] [--threads 2] [--far-rest 2] [--degrade grey]
+[--photos us br]``
 
 It renders a lane's frames at ``--fps`` over ``--seconds`` of scene time (vehicles every 12 s), reads
 every frame in one process, and prints: median/p95 time per frame, the time each stage took (detector
@@ -9,6 +10,9 @@ passes, recognizer batches), the sustainable frames a second (1 / mean time per 
 vehicles were read exactly after voting across their frames. Every frame is read (no motion gate),
 each as a lane camera reads one: with the look for far plates rested ``--far-rest`` frames after one
 that read nothing (``edge.recognition.gating.FarLook``; ``--far-rest 0`` for every frame).
+``--degrade`` changes every frame first, as ``bench.accuracy``'s does (``grey``: an infrared camera at
+night; ``motion``: the smear of a moving vehicle), so the vehicles read exactly are a lane's figure
+under those conditions.
 
 With ``--photos SPLIT...`` it reads the benchmark photos of those splits instead and prints, per split,
 where a photo's time goes: the detector's and the recognizer's milliseconds per photo (all their calls
@@ -31,7 +35,7 @@ from typing import Any
 import cv2
 
 from bench._common import percentile
-from bench.accuracy import DEFAULT_DATASET, load_split
+from bench.accuracy import DEFAULT_DATASET, DEGRADE, load_split
 from edge.config import CameraSection, RecognitionSection
 from edge.recognition.gating import FarLook
 from edge.recognition.reader import PlateReader
@@ -97,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photos", nargs="+", metavar="SPLIT", default=None,
                     help="time the stages on these splits of the benchmark photos instead of synthetic frames")
     ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    ap.add_argument("--degrade", choices=sorted(DEGRADE), default=None,
+                    help="change every synthetic frame first, as bench.accuracy's --degrade does")
+    ap.add_argument("-v", "--verbose", action="store_true", help="list every vehicle not read exactly")
     args = ap.parse_args(argv)
 
     reader = PlateReader(RecognitionSection.model_validate({"threads": args.threads,
@@ -121,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     n = int(args.seconds * args.fps)
     for k in range(n):
         t = k / args.fps
-        frame, _ = scene.render(t)
+        frame, seen = scene.render(t)
+        if args.degrade is not None:
+            # The plate's box sets the motion smear's length; a frame without a plate has nothing
+            # it would smear differently.
+            x, y, w, h = seen[0]["box"] if seen else (0, 0, 100, 20)
+            frame, _ = DEGRADE[args.degrade](frame, (x, y, w, h))
         looked_far = far.allowed()
         t0 = time.perf_counter()
         reads = reader.read(frame, far=looked_far)
@@ -133,7 +145,13 @@ def main(argv: list[str] | None = None) -> int:
             truth[v.index] = v.plate
             voter = voters.setdefault(v.index, PlateVoter())
             voter.extend([r for r in reads if r.kind == "plate"])
-    exact = sum(1 for i, plate in truth.items() if (b := voters[i].best()) is not None and b[0].text == plate)
+    exact = 0
+    for i, plate in sorted(truth.items()):
+        best = voters[i].best()
+        exact += best is not None and best[0].text == plate
+        if args.verbose and (best is None or best[0].text != plate):
+            got = f"{best[0].text} ({best[0].country}, {best[1]:.2f}, {best[2]} reads)" if best else "nothing"
+            print(f"  vehicle {i}: {plate} read as {got}", file=sys.stderr)
     mean = statistics.fmean(per_frame)
     out = {
         "frames": n,
@@ -146,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "recognizer_median_ms": round(1000 * statistics.median(stats["recognizer"]), 1)
         if stats["recognizer"] else None,
         "frames_without_far_look": rested,
+        "degrade": args.degrade,
         "vehicles": len(truth),
         "vehicles_read_exactly": exact,
     }

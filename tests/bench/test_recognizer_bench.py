@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import cv2
 import pytest
@@ -125,3 +126,22 @@ def test_stage_timing_names_a_missing_dataset(tmp_path: Path, capsys: pytest.Cap
 
     assert recognition_lane.main(["--photos", "xx", "--dataset", str(tmp_path / "nowhere")]) == 2
     assert "dataset not found" in capsys.readouterr().err
+
+
+def test_a_lane_is_measured_on_degraded_frames(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import recognition_lane
+
+    boxes: list[tuple[int, int, int, int]] = []
+    grey = accuracy.DEGRADE["grey"]
+
+    def seen(img: Any, box: tuple[int, int, int, int]) -> Any:
+        boxes.append(box)
+        return grey(img, box)
+
+    monkeypatch.setitem(accuracy.DEGRADE, "grey", seen)
+    assert recognition_lane.main(["--seconds", "6", "--fps", "1", "--degrade", "grey", "-v"]) == 0
+    res = _last_json(capsys.readouterr().out)
+    assert res["degrade"] == "grey" and res["frames"] == 6
+    # Every frame was changed first, each with its plate's box where the camera saw one.
+    assert len(boxes) == 6 and all(len(b) == 4 and all(isinstance(v, int) for v in b) for b in boxes)

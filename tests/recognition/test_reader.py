@@ -590,6 +590,18 @@ def test_a_lane_frame_may_be_read_without_the_look_for_far_plates(
     assert [r.text for r in reader.read(plate, far=False)] == ["01A123BC"]
 
 
+@pytest.mark.parametrize(("display", "country", "seed"), [("95 555 UZT", "UZ", 0), ("15 M 6507", "TR", 1),
+                                                          ("FX 555 ZZ", "IT", 1)])
+def test_a_far_plate_the_detector_finds_only_without_colour_is_read_in_a_still(
+    reader: PlateReader, display: str, country: str, seed: int
+) -> None:
+    # 14 px plates the detector found in neither colour pass (640 and 1280 px), nor in the grey copy
+    # at 1280 px, and found in the grey copy at 640.
+    frame, _ = lane_frame(display, country, plate_h=14, seed=seed)
+    reads = reader.read(frame, still=True)
+    assert reads and (reads[0].text, reads[0].country) == (display.replace(" ", ""), country), reads
+
+
 def test_a_frame_without_colour_is_told_apart() -> None:
     # An infrared camera's frame: its grey copy is itself, so the reader does not look at it twice.
     frame, _ = lane_frame("01 A 123 BC", "UZ", plate_h=44)
