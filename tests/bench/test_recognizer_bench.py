@@ -143,5 +143,5 @@ def test_a_lane_is_measured_on_degraded_frames(monkeypatch: pytest.MonkeyPatch,
     assert recognition_lane.main(["--seconds", "6", "--fps", "1", "--degrade", "grey", "-v"]) == 0
     res = _last_json(capsys.readouterr().out)
     assert res["degrade"] == "grey" and res["frames"] == 6
-    # Every frame was changed first, each with its plate's box where the camera saw one.
+    # Every frame was changed first, with a box to size the change by.
     assert len(boxes) == 6 and all(len(b) == 4 and all(isinstance(v, int) for v in b) for b in boxes)

@@ -51,6 +51,18 @@ def test_samples_are_what_the_reader_feeds_its_recognizer(tool: ModuleType) -> N
     assert all(tool.sample((seed, [], True, 1.0))[1] == "" for seed in range(10))
 
 
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
+
+
+def test_a_font_without_persian_glyphs_is_no_training_font(tool: ModuleType) -> None:
+    # The Noto packages' Latin, math and symbol subsets were fetched with their Arabic one and drew
+    # plates of missing glyphs, labelled with the digits they should have shown.
+    if not (DEJAVU / "DejaVuSans.ttf").exists() or not (DEJAVU / "DejaVuSerif.ttf").exists():
+        pytest.skip("the DejaVu fonts (Debian's fonts-dejavu-core) are not installed")
+    assert tool.draws_persian(DEJAVU / "DejaVuSans.ttf")  # has every digit and letter a plate needs
+    assert not tool.draws_persian(DEJAVU / "DejaVuSerif.ttf")  # Latin, Greek, Cyrillic only
+
+
 def test_the_model_keeps_the_recognizers_contract(persian: TextRecognizer, tool: ModuleType) -> None:
     # Blank, the ten digits and the series letters' codes, then the space: TextRecognizer decodes it
     # onto the plate alphabet like PP-OCR's output.
