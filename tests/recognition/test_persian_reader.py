@@ -15,8 +15,8 @@ from drivers.camera.synthetic import plate_photo
 from drivers.sim.traffic import make_iranian_plate
 from edge.recognition.models import ModelStore
 from edge.recognition.ocr import TextBox, TextRecognizer
-from edge.recognition.reader import PERSIAN_JOIN_RATIO, PlateReader, _joinable, _side_by_side
-from edge.recognition.syntax import SyntaxBook
+from edge.recognition.reader import CLOSER_TIE, PERSIAN_JOIN_RATIO, Candidate, PlateReader, _joinable, _side_by_side
+from edge.recognition.syntax import SyntaxBook, SyntaxMatch
 
 from .conftest import load_model_tool
 
@@ -126,21 +126,41 @@ def test_a_near_plates_province_code_is_joined_to_it(reader: PlateReader, displa
 
 
 def test_a_closer_look_less_sure_than_the_first_read_does_not_win_its_tie(reader: PlateReader) -> None:
-    # The coarse pass read 52Q87062, its last ۲ at 0.81. The closer look read the ۲ as ۳, the vote of
-    # its cuts as ۴ at 0.76, which won by the bonus a closer look gets where the two tie.
+    # With the eleventh session's model the coarse pass read 52Q87062, its last ۲ at 0.81, and the
+    # closer look's vote of cuts read the ۲ as ۴ at 0.76, which won by the bonus a closer look gets
+    # where the two tie. The thirteenth session's model reads this frame right either way (no drawn
+    # Iranian read of 14-72 px depends on the rule with it), so the rule itself is checked below.
     frame, _ = plate_photo("52 Q 870 62", "IR", plate_h=48, seed=1)
     reads = reader.read(frame, still=True)
     assert reads and reads[0].text == "52Q87062", reads
 
 
-@pytest.mark.parametrize(("display", "plate_h", "seed"), [("52 Q 870 62", 20, 0), ("42 E 666 19", 16, 0),
-                                                         ("88 E 443 60", 16, 1)])
+def test_a_closer_look_wins_a_tie_only_where_it_is_as_sure(reader: PlateReader,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    quad = np.array([[0, 0], [100, 0], [100, 20], [0, 20]], np.float32)
+
+    def read(confs: tuple[float, ...]) -> Candidate:
+        m = SyntaxMatch("52Q87062", "52 Q 870 62", "IR", "ir-national", 1.0, 0, confs)
+        return Candidate(m, quad.copy(), 1.0, "52Q87062", base=1.0, script="persian")
+
+    first = read((0.99,) * 7 + (0.81,))
+    monkeypatch.setattr(reader, "closer_look", lambda img, rect, line_h: (img, 0, 0, [TextBox(quad, 0.9)]))
+    monkeypatch.setattr(reader, "_recut_vote", lambda crop, best, script=None: best)
+    for weakest, bonus in ((0.76, 0.0), (0.81, CLOSER_TIE), (0.9, CLOSER_TIE)):
+        closer = read((0.99,) * 7 + (weakest,))
+        monkeypatch.setattr(reader, "_candidates", lambda *args, **kwargs: [closer])  # noqa: B023
+        best = reader._reread(np.zeros((40, 200, 3), np.uint8), first)
+        assert best is closer and best.score == pytest.approx(1.0 + bonus), weakest
+
+
+@pytest.mark.parametrize(("display", "plate_h", "seed"), [("42 E 666 19", 16, 0), ("52 Q 870 62", 24, 0),
+                                                         ("88 E 443 60", 16, 0)])
 def test_a_far_plate_read_into_no_plate_gets_a_closer_look(reader: PlateReader, display: str, plate_h: int,
                                                              seed: int) -> None:
-    # In colour the detector boxed these plates about twice their height, and the Persian reader read
-    # them a character short (52Q87D6, 42E6619: CTC folds the 66 of 666), sure of what it read but
-    # into no plate, so nothing led to the closer look that reads them right: the frame went to the
-    # Latin reader's reading of the Persian digits (APGAVOS, US), or to nothing.
+    # In colour the detector boxes such plates about twice their height, and the Persian reader read
+    # them into no plate, sure of what it read (42E6619: CTC folds the 66 of 666), so nothing led
+    # to the closer look that reads them right: each frame went to the Latin reader's reading of the
+    # Persian digits (ARGAVOS and AAFFF, US), or to nothing.
     frame, _ = plate_photo(display, "IR", plate_h=plate_h, seed=seed)
     reads = reader.read(frame, still=True)
     assert reads and (reads[0].text, reads[0].country) == (display.replace(" ", ""), "IR"), reads
