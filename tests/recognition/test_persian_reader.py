@@ -113,13 +113,16 @@ def test_a_near_plate_cut_in_two_by_the_detector_is_joined(reader: PlateReader, 
     assert reads and (reads[0].text, reads[0].country) == (display.replace(" ", ""), "IR"), reads
 
 
-@pytest.mark.parametrize(("display", "seed"), [("29 E 876 55", 0), ("88 E 443 60", 0)])
+@pytest.mark.parametrize(("display", "seed"), [("29 E 876 55", 0), ("88 E 443 60", 0), ("97 N 228 48", 1)])
 def test_a_near_plates_province_code_is_joined_to_it(reader: PlateReader, display: str, seed: int) -> None:
     # A plate 120 px tall. The province code, under the word ایران, is drawn smaller than the main
     # group: the detector's boxes of the two differed 1.8 times in height, beyond what a Latin plate's
     # two texts may (29 E 876 55 was read PAEAVS, US). And a province code's 0 is a dot the detector
     # leaves out of its box: ۶۰ boxed as ۶, so the two texts' reads joined gave 88E4436 (read ULL90,
-    # DE); the two texts' union, read as one line as the reader was trained to, has it.
+    # DE); the two texts' union, read as one line as the reader was trained to, has it. Those two
+    # were the eleventh session's model's misses; the thirteenth session's reads them right even
+    # with the Latin join ratio, and of 240 frames of 72-120 px only 97 N 228 48 (seed 1) needs the
+    # Persian one (9VPPA without it).
     frame, _ = plate_photo(display, "IR", plate_h=120, seed=seed)
     reads = reader.read(frame, still=True)
     assert reads and (reads[0].text, reads[0].country) == (display.replace(" ", ""), "IR"), reads
