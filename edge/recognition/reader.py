@@ -396,7 +396,7 @@ class PlateReader:
         or '/' to show one by: it read a `us` photo's overlay as an Iranian plate), and Latin text:
         a text the Latin recognizer reads at least as surely as this script's is no plate of this
         script. ``closer``: a text another script reads more surely than the Latin recognizer, but
-        into no plate, gets a closer look of its own (``_closer_look_unread``)."""
+        into no plate, gets a closer look of its own (``_closer_best``)."""
         script = script or self.latin
         keep = _not_overlays(boxes, judged_by if judged_by is not None else lines)
         new = [fresh is None or i < fresh for i in keep]
@@ -431,7 +431,13 @@ class PlateReader:
             cands, lines[k] = self._crop_line_candidates(lines[k], crop, box.quad, box, _hint_for(box.rect, hints),
                                                          _span_in(box.quad, bands[k]), script)
             if not cands and not latin and closer and self.reread and len(lines[k].text) >= MIN_CLOSER_CHARS:
-                cands = self._closer_look_unread(img, box, script)
+                # The closer look (``_reread``) starts from a candidate, and a text read into no
+                # plate is none: a drawn Iranian plate of 20 px, boxed 43 px tall in the colour
+                # frame, read `52Q87D6` (its last ۲ lost) and lost to the Latin reading of its
+                # digits (`APGAVOS`), where the grey frame's tighter box led to the closer look
+                # that read it right. So such a text gets a closer look of its own.
+                closer_best = self._closer_best(img, box.rect, box.height, script, judged=True)
+                cands = [closer_best] if closer_best is not None else []
             out.extend(cands)
         n = len(boxes)
         whole: list[np.ndarray] = []
@@ -656,19 +662,9 @@ class PlateReader:
 
     def _reread(self, img: np.ndarray, cand: Candidate) -> Candidate | None:
         h = cand.rect[3]
-        crop, x0, y0, boxes = self.closer_look(img, cand.rect, h / 2 if cand.two_line else h)
-        if not boxes:
+        best = self._closer_best(img, cand.rect, h / 2 if cand.two_line else h, self._script(cand.script))
+        if best is None:
             return None
-        crops = [crop_quad(crop, b.quad) for b in boxes]
-        script = self._script(cand.script)
-        lines = script.recognizer.recognize(crops)
-        local = self._candidates(boxes, lines, crop, crops, script)
-        if not local:
-            return None
-        best = max(local, key=lambda c: c.score)
-        if not best.two_line and not _certain(best):
-            best = self._recut_vote(crop, best, script)
-        best.quad = best.quad + np.array([x0, y0], np.float32)
         # The closer look wins ties, where it is as sure of its weakest character as the first read
         # was: a drawn Iranian plate of 48 px read right at first (its last ۲ at 0.81) lost to the
         # closer look's vote that read the ۲ as ۴ at 0.76. No dev read changed.
@@ -676,30 +672,28 @@ class PlateReader:
             best.charge(-CLOSER_TIE)
         return best
 
-    def _closer_look_unread(self, img: np.ndarray, box: TextBox, script: Script) -> list[Candidate]:
-        """The best reading of a closer look at ``box`` by ``script``'s recognizer, where its first
-        read fitted no plate; [] where the closer look finds none.
-
-        The closer look (``_reread``) starts from a candidate, and a text read into no plate is
-        none, so an Iranian plate whose first read dropped a character was left to the Latin
-        reader's reading of its Persian digits: a drawn plate of 20 px, boxed 43 px tall in the
-        colour frame, read `52Q87D6` (its last ۲ lost) at 0.5-1.0 and lost to `APGAVOS` at 0.19-0.85,
-        where the grey frame's tighter box led to the closer look that read it right."""
-        crop, x0, y0, boxes = self.closer_look(img, box.rect, box.height)
+    def _closer_best(
+        self, img: np.ndarray, rect: tuple[int, int, int, int], line_h: float, script: Script, judged: bool = False
+    ) -> Candidate | None:
+        """The best reading by ``script``'s recognizer of the texts the closer look finds around
+        ``rect`` (by the vote of its cuts where it is not certain), in ``img``'s pixels; None where
+        it finds none. ``judged``: the texts are judged by their Latin reads as well, as the first
+        pass judges another script's (a text the Latin recognizer reads as surely is no plate of
+        this script). A text read into no plate here gets no closer look of its own: this is it."""
+        crop, x0, y0, boxes = self.closer_look(img, rect, line_h)
         if not boxes:
-            return []
+            return None
         crops = [crop_quad(crop, b.quad) for b in boxes]
-        # Judged by the Latin reads of the same texts, as in the first pass: a Latin text beside the
-        # plate is no plate of this script.
-        local = self._candidates(boxes, script.recognizer.recognize(crops), crop, crops, script,
-                                 judged_by=self.latin.recognizer.recognize(crops), closer=False)
+        latin = self.latin.recognizer.recognize(crops) if judged else None
+        local = self._candidates(boxes, script.recognizer.recognize(crops), crop, crops, script, judged_by=latin,
+                                 closer=False)
         if not local:
-            return []
+            return None
         best = max(local, key=lambda c: c.score)
         if not best.two_line and not _certain(best):
             best = self._recut_vote(crop, best, script)
         best.quad = best.quad + np.array([x0, y0], np.float32)
-        return [best]
+        return best
 
     def _script(self, name: str) -> Script:
         return next(s for s in self.scripts if s.name == name)
