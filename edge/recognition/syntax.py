@@ -107,12 +107,13 @@ class Syntax:
             i += g
         return " ".join(out)
 
-    def region_ok(self, text: str) -> bool:
+    def region_spans(self) -> list[tuple[int, int, frozenset[str]]]:
+        """Where each region code lies in a text of this syntax (start, end) and the codes allowed."""
         starts = np.cumsum((0, *self.groups))
-        for gi, allowed in self.regions:
-            if text[starts[gi] : starts[gi + 1]] not in allowed:
-                return False
-        return True
+        return [(int(starts[gi]), int(starts[gi + 1]), allowed) for gi, allowed in self.regions]
+
+    def region_ok(self, text: str) -> bool:
+        return all(text[a:b] in allowed for a, b, allowed in self.region_spans())
 
 
 @dataclass(frozen=True)
@@ -451,39 +452,34 @@ def _snap_region(
     is read as H, and SHG is no province. Only one character of one code is changed, and only to a
     character the recognizer gave some probability (or, without probabilities, the script's
     confusion table names), as every other correction."""
-    starts = np.cumsum((0, *syn.groups))
+    unlisted = [(a, b, allowed) for a, b, allowed in syn.region_spans() if text[a:b] not in allowed]
+    if len(unlisted) != 1:
+        return None  # two unlisted codes: a misread of more than one character
+    a, b, allowed = unlisted[0]
+    seen = text[a:b]
     best: tuple[float, int, str, float] | None = None  # (score change, position, character, its p)
-    for gi, allowed in syn.regions:
-        a, b = int(starts[gi]), int(starts[gi + 1])
-        seen = text[a:b]
-        if seen in allowed:
+    for code in _listed(allowed):
+        if len(code) != len(seen):
             continue
-        if best is not None:
-            return None  # two unlisted codes: a misread of more than one character
-        for code in _listed(allowed):
-            if len(code) != len(seen):
+        diff = [i for i, (x, y) in enumerate(zip(seen, code, strict=True)) if x != y]
+        if len(diff) != 1:
+            continue
+        i = a + diff[0]
+        want, got = code[diff[0]], text[i]
+        table = confusions.to_digit.get(got) if got in LETTERS else confusions.to_letter.get(got)
+        classic = want in (table, confusions.lookalike.get(got))
+        if probs is not None and i < len(probs):
+            p = float(probs[i][_COLUMN[want]])
+            if p < MIN_ALT_P:
                 continue
-            diff = [i for i, (x, y) in enumerate(zip(seen, code, strict=True)) if x != y]
-            if len(diff) != 1:
-                continue
-            i = a + diff[0]
-            want, got = code[diff[0]], text[i]
-            table = confusions.to_digit.get(got) if got in LETTERS else confusions.to_letter.get(got)
-            classic = want in (table, confusions.lookalike.get(got))
-            if probs is not None and i < len(probs):
-                p = float(probs[i][_COLUMN[want]])
-                if p < MIN_ALT_P:
-                    continue
-            elif classic:
-                p = UNSEEN_P
-            else:
-                continue
-            cost = CLASSIC_COST if classic else CORRECTION_COST
-            delta = math.log(max(p, UNSEEN_P if classic else 1e-4)) - cost - math.log(max(confs[i], 1e-4))
-            if best is None or delta > best[0]:
-                best = (delta, i, want, p)
-        if best is None:
-            return None
+        elif classic:
+            p = UNSEEN_P
+        else:
+            continue
+        cost = CLASSIC_COST if classic else CORRECTION_COST
+        delta = math.log(max(p, UNSEEN_P if classic else 1e-4)) - cost - math.log(max(confs[i], 1e-4))
+        if best is None or delta > best[0]:
+            best = (delta, i, want, p)
     if best is None:
         return None
     delta, i, want, p = best

@@ -283,9 +283,8 @@ def test_correction_never_changes_an_allowed_character(syntax: Syntax, data: st.
 
 def _snapped_region(syntax: Syntax, before: str, after: str, i: int) -> bool:
     """Whether position ``i`` lies in a region code that was unlisted before and is listed after."""
-    starts = np.cumsum((0, *syntax.groups))
     return any(a <= i < b and before[a:b] not in allowed and after[a:b] in allowed
-               for gi, allowed in syntax.regions for a, b in [(int(starts[gi]), int(starts[gi + 1]))])
+               for a, b, allowed in syntax.region_spans())
 
 
 @settings(max_examples=300, deadline=None)
@@ -294,9 +293,7 @@ def test_a_plate_that_fits_its_syntax_matches_it_unchanged(syntax: Syntax, data:
     chars = [data.draw(st.sampled_from(sorted(p))) for p in syntax.positions]
     # A plate fits its syntax with a region code its country issues: an unlisted one is corrected
     # into a listed one where it can be (test_an_unlisted_region_code_becomes_...).
-    starts = np.cumsum((0, *syntax.groups))
-    for gi, allowed in syntax.regions:
-        a, b = int(starts[gi]), int(starts[gi + 1])
+    for a, b, allowed in syntax.region_spans():
         listed = sorted(c for c in allowed if len(c) == b - a and all(ch in syntax.positions[a + k]
                                                                        for k, ch in enumerate(c)))
         assume(listed)
