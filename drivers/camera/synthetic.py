@@ -38,9 +38,15 @@ _PLATE_ASPECT = 520 / 112
 _INK = (22, 22, 22)
 _WHITE = (242, 244, 244)
 
-# The codes EU (and EU-style) plates print in their blue band, for the countries drawn with one.
-EU_BAND_CODES = {"DE": "D", "FR": "F", "IT": "I", "ES": "E", "BE": "B", "AT": "A", "PT": "P", "PL": "PL",
-                 "CZ": "CZ", "LT": "LT"}
+# The codes EU (and EU-style) plates print in their blue band: every country whose plates carry
+# one (the syntax table's `band_at_left`; Turkey's band is drawn on its own), so that no drawn plate
+# lacks a band its country prints and the reader counts as missing.
+EU_BAND_CODES = {
+    "AT": "A", "BE": "B", "BG": "BG", "CZ": "CZ", "DE": "D", "EE": "EST", "ES": "E", "FI": "FIN", "FR": "F",
+    "GR": "GR", "HR": "HR", "HU": "H", "IE": "IRL", "IT": "I", "LT": "LT", "LU": "L", "LV": "LV", "NL": "NL",
+    "PL": "PL", "PT": "P", "RO": "RO", "SI": "SLO", "SK": "SK", "AL": "AL", "BA": "BIH", "ME": "MNE",
+    "MK": "NMK", "RS": "SRB",
+}  # fmt: skip
 
 # Flags as horizontal stripes (BGR, relative heights), top to bottom.
 _FLAGS: dict[str, list[tuple[tuple[int, int, int], float]]] = {

@@ -53,7 +53,8 @@ PLATES = [
     ("34 AB 1234", "TR", "TR"),
     ("ABC 1234", "BR", "BR"),
     ("ABC 1D23", "BR", "BR"),
-    # European plates, drawn as plain white plates (the renderer has no EU band).
+    # European plates: with the EU band where the country prints one (not the UK's, Ukraine's,
+    # Belarus's).
     ("YK19 ABC", "GB", "GB"),
     ("12 BDF 3", "NL", "NL"),
     ("BD 123 F", "NL", "NL"),
@@ -543,6 +544,49 @@ def test_a_blue_band_is_found_left_of_a_plate_and_nowhere_else() -> None:
     car = np.full((200, 600, 3), (153, 51, 0), np.uint8)
     cv2.rectangle(car, (250, 60), (550, 120), (240, 240, 240), -1)
     assert _blue_band(car, (260, 62, 280, 56)) is None
+
+
+def test_a_loose_look_finds_a_far_plates_band_in_a_box_twice_its_height() -> None:
+    # A plate 14 px tall boxed 32 px tall: its band (5 x 14 px) is blue in under half of the box's
+    # rows (its code takes a third of them), short of the third the strict look asks of a column.
+    img = np.full((200, 600, 3), 100, np.uint8)
+    cv2.rectangle(img, (300, 90), (365, 104), (240, 240, 240), -1)  # the plate's ground
+    cv2.rectangle(img, (300, 90), (304, 104), (153, 51, 0), -1)  # its band
+    cv2.rectangle(img, (301, 97), (303, 101), (255, 255, 255), -1)  # the band's code
+    box = (306, 81, 62, 32)
+    assert _blue_band(img, box) is None
+    band = _blue_band(img, box, loose=True)
+    assert band is not None and 298 <= band[0] <= 302 and band[3] >= 12
+    # A few blue pixels beside a text are no band: a band is upright.
+    dots = np.full((200, 600, 3), 100, np.uint8)
+    cv2.rectangle(dots, (300, 90), (365, 104), (240, 240, 240), -1)
+    cv2.rectangle(dots, (300, 96), (305, 98), (153, 51, 0), -1)
+    assert _blue_band(dots, box, loose=True) is None
+
+
+def test_the_synthetic_camera_draws_the_band_of_every_country_that_prints_one(reader: PlateReader) -> None:
+    # A drawn plate without the band its country prints would be read as another country's.
+    assert set(EU_BAND_CODES) | {"TR"} == set(reader.book.band_at_left)
+    assert all(code in reader.book.codes and reader.book.codes[code] == country
+               for country, code in EU_BAND_CODES.items())
+
+
+@pytest.mark.parametrize("plate_h", [20, 36])
+def test_a_plate_seen_in_colour_without_a_band_is_not_given_a_country_that_prints_one(
+    reader: PlateReader, plate_h: int
+) -> None:
+    # ABC 123 fits Lithuania's format and the US's (and Moldova's). Drawn with the EU band it is
+    # Lithuanian; drawn plain, in colour, the band's absence tells it is not; in a grey (infrared)
+    # frame nothing tells, and the table's order of a tie stands.
+    banded, _ = lane_frame("ABC 123", "LT", plate_h=plate_h)
+    plain, _ = lane_frame("ABC 123", "US", plate_h=plate_h)
+    grey = cv2.cvtColor(cv2.cvtColor(plain, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    reads = {name: reader.read(frame, still=True) for name, frame in
+             (("banded", banded), ("plain", plain), ("grey", grey))}
+    assert {name: r[0].text if r else None for name, r in reads.items()} == dict.fromkeys(reads, "ABC123")
+    assert reads["banded"][0].country == "LT"
+    assert reads["plain"][0].country not in reader.book.band_at_left
+    assert reads["grey"][0].country == "LT"
 
 
 # Plates drawn with the EU band (or Turkey's), read from far enough that the band's code is 6-9 px

@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from edge.errors import ConfigError
-from edge.recognition.syntax import ALNUM, Syntax, SyntaxBook
+from edge.recognition.syntax import ALNUM, NO_BAND_COST, Syntax, SyntaxBook
 
 BOOK = SyntaxBook.load()
 
@@ -513,3 +513,46 @@ def test_a_code_side_for_no_printed_code_is_refused(tmp_path: Path, value: str) 
     with pytest.raises(ConfigError) as exc:
         SyntaxBook.load(table)
     assert "codes_at_right" in str(exc.value) and str(table) in str(exc.value)
+
+
+def test_a_plate_seen_without_a_band_is_less_likely_a_country_that_prints_one() -> None:
+    # ABC 123 fits Lithuania (banded), Moldova and the US (not): with no band seen at its left, the
+    # banded reading pays NO_BAND_COST and no longer wins; nothing else moves.
+    assert "LT" in BOOK.band_at_left and "US" not in BOOK.band_at_left
+    seen = {m.syntax: m.score for m in BOOK.match("ABC123")}
+    bandless = {m.syntax: m.score for m in BOOK.match("ABC123", bandless=True)}
+    assert BOOK.match("ABC123")[0].country == "LT"
+    assert BOOK.match("ABC123", bandless=True)[0].country not in BOOK.band_at_left
+    for name, score in seen.items():
+        country = next(s.country for s in BOOK.syntaxes if s.name == name)
+        expected = score - NO_BAND_COST if country in BOOK.band_at_left else score
+        assert bandless[name] == pytest.approx(expected), name
+    # A printed code still names its country over the missing band (a band not seen, a code seen).
+    assert BOOK.match("ABC123", hint="LT", bandless=True)[0].country == "LT"
+
+
+@pytest.mark.parametrize(("value", "why"), [('["XX"]', "without a plate syntax"), ('"UZ"', "list"),
+                                            ("[1]", "list")])
+def test_a_band_list_naming_no_known_country_is_refused(tmp_path: Path, value: str, why: str) -> None:
+    table = tmp_path / "syntaxes.toml"
+    table.write_text(f'band_at_left = {value}\n[[syntax]]\ncountry = "LT"\nname = "lt"\npattern = "LLL DDD"\n')
+    with pytest.raises(ConfigError) as exc:
+        SyntaxBook.load(table)
+    assert "band_at_left" in str(exc.value) and why in str(exc.value) and str(table) in str(exc.value)
+
+
+def test_a_bands_code_read_with_one_letter_wrong_names_its_country_where_the_letter_was_seen() -> None:
+    # A far Dutch band's NL read as WL, its N at 0.34: the Netherlands. Without a trace of the N,
+    # nothing; a code of a country that prints no band (UA's flag, not a band) is never taken.
+    text = "WL"
+    assert BOOK.misread_band_code(text, _probs_for(text, {0: ("N", 0.34)})) == "NL"
+    assert BOOK.misread_band_code(text, _probs_for(text, {0: ("N", 0.01)})) is None
+    text = "UB"
+    assert "UA" not in BOOK.band_at_left
+    assert BOOK.misread_band_code(text, _probs_for(text, {1: ("A", 0.5)})) is None
+    # Two codes one letter off: the likelier letter decides (WL: AL at 0.2, NL at 0.3).
+    text = "WL"
+    assert BOOK.misread_band_code(text, _probs_for(text, {0: ("A", 0.2)})) == "AL"
+    probs = _probs_for(text, {0: ("A", 0.2)})
+    probs[0, ALNUM.index("N")] = 0.3
+    assert BOOK.misread_band_code(text, probs) == "NL"
