@@ -65,12 +65,12 @@ CORRECTION_COST = 1.0  # a correction the confusion table does not explain
 CLASSIC_COST = 0.5  # O->0, B->8...: glyphs a plate font draws (nearly) alike
 PREFERRED_BOOST = 2.0
 HINT_BOOST = 2.5  # the plate itself names the country
-# A plate read in colour, large enough for a band to be seen, with no blue band at its left: it is
-# no plate of a country that prints one, or an old one, or the band was missed. `us` dev split: 38 of
-# the 222 best reads were given a country that prints one (19 LLL DDD as Lithuanian). At 1.0 the
-# exact reads given the US went from 72.4% to 86.0%, and DK2Z5S is read right (a Dutch format had
-# made its Z a 2). models/README.md, "A plate with no EU band".
-NO_BAND_COST = 1.0
+# A plate read in colour with no blue band at its left is no plate of a country that prints one, or an
+# old one, or the band was missed: for the same characters, a country without the band fitting them
+# within this much is named instead. `us` dev split: 38 of the 222 best reads had been given a
+# country that prints the band (19 LLL DDD as Lithuanian); the exact reads given the US went from
+# 72.4% to 85.9%. models/README.md, "A plate with no EU band".
+NO_BAND_MARGIN = 1.0
 MISREAD_BAND_P = 0.1  # a band's code letter read as another, where the recognizer still gave it this much
 UNSURE_CODE_P = 0.9  # a trailing letter read less surely than this may be a printed code's remnant
 UNLISTED_COST = 2.0  # a region code its country does not issue: the read is wrong, or the list is old
@@ -378,8 +378,8 @@ class SyntaxBook:
         ``probs`` (one row of 36 probabilities per character, order ``ALNUM``) lets a correction pick
         the character the recognizer itself found second most likely; without it the classic
         confusion table decides. ``hint``: the country a printed code names; ``bandless``: the text
-        was seen in colour with no blue band at its left, which argues against the countries
-        that print one (``NO_BAND_COST``).
+        was seen in colour with no blue band at its left, so the countries that print one give
+        way to those that do not, for the same characters (``_without_band``).
         """
         text = text.upper()
         n = len(text)
@@ -400,10 +400,27 @@ class SyntaxBook:
             if m is not None:
                 if hint is not None and m.country == hint:
                     m = replace(m, score=m.score + HINT_BOOST)
-                if bandless and m.country in self.band_at_left:
-                    m = replace(m, score=m.score - NO_BAND_COST)
                 out.append(m)
+        if bandless:
+            out = self._without_band(out)
         out.sort(key=lambda m: -m.score)
+        return out
+
+    def _without_band(self, matches: list[SyntaxMatch]) -> list[SyntaxMatch]:
+        """``matches`` of a text seen with no band at its left: a country that prints one gives way
+        to one that does not for the same characters, unless it fits them better by
+        ``NO_BAND_MARGIN`` or more. Only the country changes, at the characters' own score: the
+        missing band tells whose plate it is, not what it says (a Turkish plate of the older kind,
+        without the band, must not become a Kazakh one with its A read as a 4)."""
+        out = []
+        for m in matches:
+            if m.country in self.band_at_left:
+                rivals = [u for u in matches if u.text == m.text and u.country not in self.band_at_left
+                          and u.score > m.score - NO_BAND_MARGIN]
+                if rivals:
+                    u = max(rivals, key=lambda u: u.score)
+                    m = replace(u, score=m.evidence_score + u.preference)
+            out.append(m)
         return out
 
     def best(

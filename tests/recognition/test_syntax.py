@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from edge.errors import ConfigError
-from edge.recognition.syntax import ALNUM, NO_BAND_COST, Syntax, SyntaxBook
+from edge.recognition.syntax import ALNUM, Syntax, SyntaxBook
 
 BOOK = SyntaxBook.load()
 
@@ -515,20 +515,27 @@ def test_a_code_side_for_no_printed_code_is_refused(tmp_path: Path, value: str) 
     assert "codes_at_right" in str(exc.value) and str(table) in str(exc.value)
 
 
-def test_a_plate_seen_without_a_band_is_less_likely_a_country_that_prints_one() -> None:
+def test_a_plate_seen_without_a_band_is_given_a_country_that_prints_none_for_the_same_characters() -> None:
     # ABC 123 fits Lithuania (banded), Moldova and the US (not): with no band seen at its left, the
-    # banded reading pays NO_BAND_COST and no longer wins; nothing else moves.
+    # same characters go to a country without the band, at the score they had.
     assert "LT" in BOOK.band_at_left and "US" not in BOOK.band_at_left
-    seen = {m.syntax: m.score for m in BOOK.match("ABC123")}
-    bandless = {m.syntax: m.score for m in BOOK.match("ABC123", bandless=True)}
-    assert BOOK.match("ABC123")[0].country == "LT"
-    assert BOOK.match("ABC123", bandless=True)[0].country not in BOOK.band_at_left
-    for name, score in seen.items():
-        country = next(s.country for s in BOOK.syntaxes if s.name == name)
-        expected = score - NO_BAND_COST if country in BOOK.band_at_left else score
-        assert bandless[name] == pytest.approx(expected), name
+    seen, bandless = BOOK.match("ABC123")[0], BOOK.match("ABC123", bandless=True)[0]
+    assert seen.country == "LT" and bandless.country not in BOOK.band_at_left
+    assert (bandless.text, bandless.score) == (seen.text, seen.score)
+    # It never changes the characters: a Turkish plate of the older kind, without its band, stays
+    # Turkish rather than becoming a Kazakh DDD LLL DD with its A read as a 4.
+    assert any(m.country == "KZ" and m.text == "354BC12" for m in BOOK.match("35ABC12"))
+    seen, bandless = BOOK.match("35ABC12")[0], BOOK.match("35ABC12", bandless=True)[0]
+    assert (bandless.text, bandless.country, bandless.score) == ("35ABC12", "TR", seen.score)
+    # A country that fits the characters far better keeps them: a region listed, a prior high.
+    text = "34AB1234"
+    assert BOOK.match(text, bandless=True)[0].country == "TR"
     # A printed code still names its country over the missing band (a band not seen, a code seen).
     assert BOOK.match("ABC123", hint="LT", bandless=True)[0].country == "LT"
+    # So does the post's own list of the countries it sees, and the score is the characters' own.
+    lithuanian = SyntaxBook.load(preferred=["LT"]).match("ABC123", bandless=True)[0]
+    assert lithuanian.country == "LT"
+    assert lithuanian.evidence_score == pytest.approx(BOOK.match("ABC123")[0].evidence_score)
 
 
 @pytest.mark.parametrize(("value", "why"), [('["XX"]', "without a plate syntax"), ('"UZ"', "list"),
