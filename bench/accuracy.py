@@ -80,7 +80,8 @@ def _half(img: np.ndarray, plate: Box) -> tuple[np.ndarray, float]:
 def _jpeg(img: np.ndarray, plate: Box) -> tuple[np.ndarray, float]:
     """A stream squeezed through a thin link: JPEG at quality 25."""
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 25])
-    return (cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else img), 1.0
+    squeezed = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+    return (squeezed if squeezed is not None else img), 1.0
 
 
 def _motion(img: np.ndarray, plate: Box) -> tuple[np.ndarray, float]:

@@ -158,7 +158,8 @@ class Candidate:
     two_line: bool = False
     base: float = 0.0
     hint: str | None = None  # the country a code printed beside the text (or in its band) names
-    bandless: bool = False  # read where an EU band would have been seen, and none was
+    # A blue band seen at the text's left (True), looked for in colour and not seen (False), or unknown
+    banded: bool | None = None
     country_read: bool = False  # the match's country is the one a printed code named, not a guess
     script: str = "latin"  # which recognizer read it (``Script``): the closer look reads it with the same
 
@@ -421,9 +422,10 @@ class PlateReader:
         bands = [_blue_band(img, box.rect) if latin and 4 <= len(line.text) <= 10 else None
                  for box, line in zip(boxes, lines, strict=True)]
         hints = self._code_boxes(boxes, lines) + self._band_codes(img, bands) if latin else []
-        # A text seen in colour with no band at its left, even by a looser look than the one that
-        # reads a band's code, is no plate of a country that prints one (``SyntaxBook.match``). In
-        # a grey frame the band is just another grey shape, and nothing is told.
+        # Whether a blue band was seen at a text's left tells, among the countries that fit its
+        # characters, whose plate it is (``SyntaxBook.match``): a band the strict look finds (the
+        # one whose code is read), or none found even by a looser look. In a grey frame the band
+        # is just another grey shape, and nothing is told.
         colour = latin and not _is_grey(img)
         out: list[Candidate] = []
         for k, (box, crop) in enumerate(zip(boxes, crops, strict=True)):
@@ -433,10 +435,14 @@ class PlateReader:
                 continue
             if latin_text(k):
                 continue
-            bandless = (colour and 4 <= len(lines[k].text) <= 10 and bands[k] is None
-                        and _blue_band(img, box.rect, loose=True) is None)
+            banded: bool | None = None
+            if colour and 4 <= len(lines[k].text) <= 10:
+                if bands[k] is not None:
+                    banded = True
+                elif _blue_band(img, box.rect, loose=True) is None:
+                    banded = False
             cands, lines[k] = self._crop_line_candidates(lines[k], crop, box.quad, box, _hint_for(box.rect, hints),
-                                                         _span_in(box.quad, bands[k]), script, bandless)
+                                                         _span_in(box.quad, bands[k]), script, banded)
             if not cands and not latin and closer and self.reread and len(lines[k].text) >= MIN_CLOSER_CHARS:
                 # The closer look (``_reread``) starts from a candidate, and a text read into no
                 # plate is none: a drawn Iranian plate of 20 px, boxed 43 px tall in the colour
@@ -489,7 +495,7 @@ class PlateReader:
 
     def _crop_line_candidates(
         self, line: TextLine, crop: np.ndarray, quad: np.ndarray, box: TextBox | None, hint: str | None,
-        band: tuple[float, float] | None = None, script: Script | None = None, bandless: bool = False,
+        band: tuple[float, float] | None = None, script: Script | None = None, banded: bool | None = None,
     ) -> tuple[list[Candidate], TextLine]:
         """``_line_candidates`` of a line read in ``crop``, and the line as the plate's characters:
         without those read from a coloured emblem between its groups (a German plate's seals, a
@@ -500,12 +506,12 @@ class PlateReader:
             return self._line_candidates(line, quad, box, hint, script=script), line
         clean, found = self._plate_chars(line, crop, band, script)
         if not found:
-            return self._line_candidates(line, quad, box, hint, bandless=bandless), line
+            return self._line_candidates(line, quad, box, hint, banded=banded), line
         # Where the first emblem between characters sat, counted in the characters kept before it.
         inner = [p - k for k, p in enumerate(found) if 0 < p - k < len(clean.text)]
-        out = self._line_candidates(clean, quad, box, hint, inner[0] if inner else None, bandless=bandless)
+        out = self._line_candidates(clean, quad, box, hint, inner[0] if inner else None, banded=banded)
         # As the recognizer read it too, at a price: the emblem finder may be wrong.
-        for c in self._line_candidates(line, quad, box, hint, bandless=bandless):
+        for c in self._line_candidates(line, quad, box, hint, banded=banded):
             c.charge(EMBLEM_KEEP_COST)
             out.append(c)
         return out, clean
@@ -562,7 +568,7 @@ class PlateReader:
 
     def _line_candidates(
         self, line: TextLine, quad: np.ndarray, box: TextBox | None, hint: str | None = None,
-        emblem_at: int | None = None, script: Script | None = None, bandless: bool = False,
+        emblem_at: int | None = None, script: Script | None = None, banded: bool | None = None,
     ) -> list[Candidate]:
         """The plate readings of ``line`` (read by ``script``'s recognizer, Latin by default) and of
         its variants. ``emblem_at``: where an emblem was taken out of the line (the characters
@@ -621,7 +627,7 @@ class PlateReader:
         for vi, (vtext, vconfs, vprobs, cost, vhint, cut_country) in enumerate(variants):
             if len(vtext) > MAX_PLATE_CHARS:
                 continue
-            matches = book.match(vtext, vconfs, vprobs, hint=vhint, bandless=bandless)
+            matches = book.match(vtext, vconfs, vprobs, hint=vhint, banded=banded)
             if cut_country is not None:
                 matches = [m for m in matches if m.country == cut_country]
             if vi in emblem_of:
@@ -633,7 +639,7 @@ class PlateReader:
             score = m.score - cost + shape
             out.append(Candidate(m, quad.astype(np.float32), score, line.raw or line.text, base=score, hint=hint,
                                  country_read=bool(vhint) and m.country == vhint, script=script.name,
-                                 bandless=bandless))
+                                 banded=banded))
         return out
 
     def _reread_top(self, img: np.ndarray, cands: list[Candidate]) -> list[Candidate]:
@@ -726,7 +732,7 @@ class PlateReader:
         reads = [best]
         for q, cut, line in zip(quads, cuts, lines, strict=True):
             cands, _ = self._crop_line_candidates(line, cut, q, None, best.hint, script=script,
-                                                  bandless=best.bandless)
+                                                  banded=best.banded)
             if cands:
                 reads.append(max(cands, key=lambda c: c.score))
         return _majority(reads)

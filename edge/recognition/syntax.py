@@ -65,12 +65,13 @@ CORRECTION_COST = 1.0  # a correction the confusion table does not explain
 CLASSIC_COST = 0.5  # O->0, B->8...: glyphs a plate font draws (nearly) alike
 PREFERRED_BOOST = 2.0
 HINT_BOOST = 2.5  # the plate itself names the country
-# A plate read in colour with no blue band at its left is no plate of a country that prints one, or an
-# old one, or the band was missed: for the same characters, a country without the band fitting them
-# within this much is named instead. `us` dev split: 38 of the 222 best reads had been given a
-# country that prints the band (19 LLL DDD as Lithuanian); the exact reads given the US went from
-# 72.4% to 85.9%. models/README.md, "A plate with no EU band".
-NO_BAND_MARGIN = 1.0
+# Whether a plate read in colour has a blue band at its left tells whose it is, among the countries
+# that fit its characters within this much (a band may be missed, an older plate lack one, a US
+# state's blue lettering look like one, so the characters read never change). `us` dev split: 38 of
+# the 222 best reads had been given a country that prints the band (19 LLL DDD as Lithuanian); the
+# exact reads given the US went from 72.4% to 85.4%. Drawn plates: the right country 78/91/99% ->
+# 79/93/100% at 14/16/24 px (a far band seen, its code unread). models/README.md, "A plate with no EU band".
+BAND_MARGIN = 1.0
 MISREAD_BAND_P = 0.1  # a band's code letter read as another, where the recognizer still gave it this much
 UNSURE_CODE_P = 0.9  # a trailing letter read less surely than this may be a printed code's remnant
 UNLISTED_COST = 2.0  # a region code its country does not issue: the read is wrong, or the list is old
@@ -371,15 +372,15 @@ class SyntaxBook:
         probs: np.ndarray | None = None,
         max_corrections: int | None = None,
         hint: str | None = None,
-        bandless: bool = False,
+        banded: bool | None = None,
     ) -> list[SyntaxMatch]:
         """Every syntax ``text`` fits, after corrections, best first.
 
         ``probs`` (one row of 36 probabilities per character, order ``ALNUM``) lets a correction pick
         the character the recognizer itself found second most likely; without it the classic
-        confusion table decides. ``hint``: the country a printed code names; ``bandless``: the text
-        was seen in colour with no blue band at its left, so the countries that print one give
-        way to those that do not, for the same characters (``_without_band``).
+        confusion table decides. ``hint``: the country a printed code names; ``banded``: whether a
+        blue band was seen at the text's left (None: unknown, as in a grey frame); the countries
+        that fit the same characters the band's way win them (``_by_band``).
         """
         text = text.upper()
         n = len(text)
@@ -401,22 +402,24 @@ class SyntaxBook:
                 if hint is not None and m.country == hint:
                     m = replace(m, score=m.score + HINT_BOOST)
                 out.append(m)
-        if bandless:
-            out = self._without_band(out)
+        if banded is not None:
+            out = self._by_band(out, banded)
         out.sort(key=lambda m: -m.score)
         return out
 
-    def _without_band(self, matches: list[SyntaxMatch]) -> list[SyntaxMatch]:
-        """``matches`` of a text seen with no band at its left: a country that prints one gives way
-        to one that does not for the same characters, unless it fits them better by
-        ``NO_BAND_MARGIN`` or more. Only the country changes, at the characters' own score: the
-        missing band tells whose plate it is, not what it says (a Turkish plate of the older kind,
-        without the band, must not become a Kazakh one with its A read as a 4)."""
+    def _by_band(self, matches: list[SyntaxMatch], banded: bool) -> list[SyntaxMatch]:
+        """``matches`` of a text with a blue band seen at its left (``banded``) or looked for and
+        not seen: a country whose plates are the other way gives way, for the same characters, to
+        one whose plates are this way, unless it fits them better by ``BAND_MARGIN`` or more.
+        Only the country changes, at the characters' own score: the band tells whose plate it is,
+        not what it says. Its absence may be an older plate (a Turkish plate without its band
+        must not become a Kazakh one with its A read as a 4), its presence a state's blue
+        lettering (5 of the `us` dev photos)."""
         out = []
         for m in matches:
-            if m.country in self.band_at_left:
-                rivals = [u for u in matches if u.text == m.text and u.country not in self.band_at_left
-                          and u.score > m.score - NO_BAND_MARGIN]
+            if (m.country in self.band_at_left) != banded:
+                rivals = [u for u in matches if u.text == m.text and (u.country in self.band_at_left) == banded
+                          and u.score > m.score - BAND_MARGIN]
                 if rivals:
                     u = max(rivals, key=lambda u: u.score)
                     m = replace(u, score=m.evidence_score + u.preference)

@@ -589,6 +589,17 @@ def test_a_plate_seen_in_colour_without_a_band_is_not_given_a_country_that_print
     assert reads["grey"][0].country == "LT"
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_far_plates_band_seen_with_its_code_unread_names_a_country_that_prints_one(
+    reader: PlateReader, seed: int
+) -> None:
+    # At 16 px the band's code is unread, and WA 12345 fits Denmark's format better than Poland's:
+    # the band seen gives it to Poland.
+    frame, _ = lane_frame("WA 12345", "PL", plate_h=16, seed=seed)
+    reads = reader.read(frame, still=True)
+    assert reads and (reads[0].text, reads[0].country, reads[0].country_read) == ("WA12345", "PL", False)
+
+
 # Plates drawn with the EU band (or Turkey's), read from far enough that the band's code is 6-9 px
 # tall. Before the seventh session, 3 to 5 of them were given another country at these sizes
 # (BMW1234 as Brazilian, WA12345 as Danish): a far plate's text box is tall with car body above

@@ -515,25 +515,29 @@ def test_a_code_side_for_no_printed_code_is_refused(tmp_path: Path, value: str) 
     assert "codes_at_right" in str(exc.value) and str(table) in str(exc.value)
 
 
-def test_a_plate_seen_without_a_band_is_given_a_country_that_prints_none_for_the_same_characters() -> None:
+def test_a_plate_seen_with_or_without_a_band_is_given_a_country_that_prints_one_or_none() -> None:
     # ABC 123 fits Lithuania (banded), Moldova and the US (not): with no band seen at its left, the
     # same characters go to a country without the band, at the score they had.
     assert "LT" in BOOK.band_at_left and "US" not in BOOK.band_at_left
-    seen, bandless = BOOK.match("ABC123")[0], BOOK.match("ABC123", bandless=True)[0]
+    seen, bandless = BOOK.match("ABC123")[0], BOOK.match("ABC123", banded=False)[0]
     assert seen.country == "LT" and bandless.country not in BOOK.band_at_left
     assert (bandless.text, bandless.score) == (seen.text, seen.score)
     # It never changes the characters: a Turkish plate of the older kind, without its band, stays
     # Turkish rather than becoming a Kazakh DDD LLL DD with its A read as a 4.
     assert any(m.country == "KZ" and m.text == "354BC12" for m in BOOK.match("35ABC12"))
-    seen, bandless = BOOK.match("35ABC12")[0], BOOK.match("35ABC12", bandless=True)[0]
+    seen, bandless = BOOK.match("35ABC12")[0], BOOK.match("35ABC12", banded=False)[0]
     assert (bandless.text, bandless.country, bandless.score) == ("35ABC12", "TR", seen.score)
     # A country that fits the characters far better keeps them: a region listed, a prior high.
     text = "34AB1234"
-    assert BOOK.match(text, bandless=True)[0].country == "TR"
+    assert BOOK.match(text, banded=False)[0].country == "TR"
     # A printed code still names its country over the missing band (a band not seen, a code seen).
-    assert BOOK.match("ABC123", hint="LT", bandless=True)[0].country == "LT"
+    assert BOOK.match("ABC123", hint="LT", banded=False)[0].country == "LT"
+    # A band seen, its code unread: WA 12345 fits Denmark (no band) and Poland (the band) alike.
+    assert BOOK.match("WA12345")[0].country == "DK"
+    assert BOOK.match("WA12345", banded=True)[0].country == "PL"
+    assert BOOK.match("WA12345", banded=False)[0].country == "DK"
     # So does the post's own list of the countries it sees, and the score is the characters' own.
-    lithuanian = SyntaxBook.load(preferred=["LT"]).match("ABC123", bandless=True)[0]
+    lithuanian = SyntaxBook.load(preferred=["LT"]).match("ABC123", banded=False)[0]
     assert lithuanian.country == "LT"
     assert lithuanian.evidence_score == pytest.approx(BOOK.match("ABC123")[0].evidence_score)
 
