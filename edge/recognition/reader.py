@@ -573,7 +573,8 @@ class PlateReader:
         """The plate readings of ``line`` (read by ``script``'s recognizer, Latin by default) and of
         its variants. ``emblem_at``: where an emblem was taken out of the line (the characters
         before it), which tells a format that prints one where its first group ends (Germany's
-        seals: KA F 3784, not K AF 3784)."""
+        seals: KA F 3784, not K AF 3784). ``banded``: whether a blue band was seen at its left
+        (``SyntaxBook.match``)."""
         script = script or self.latin
         book = script.book
         text = line.text
