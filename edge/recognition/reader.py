@@ -439,7 +439,7 @@ class PlateReader:
             if colour and 4 <= len(lines[k].text) <= 10:
                 if bands[k] is not None:
                     banded = True
-                elif _blue_band(img, box.rect, loose=True) is None:
+                elif _band_in_view(img, box.rect) and _blue_band(img, box.rect, loose=True) is None:
                     banded = False
             cands, lines[k] = self._crop_line_candidates(lines[k], crop, box.quad, box, _hint_for(box.rect, hints),
                                                          _span_in(box.quad, bands[k]), script, banded)
@@ -1051,6 +1051,13 @@ def _blue_band(
     if right.size == 0 or float(np.percentile(right.max(axis=2), 60)) < 120:
         return None
     return x0 + start, top, width, bottom - top
+
+
+def _band_in_view(img: np.ndarray, rect: tuple[int, int, int, int]) -> bool:
+    """Whether ``_blue_band`` sees all of the place a band at this text's left would be in: a plate
+    cut by the frame's left edge, or a text too small to look beside, shows no band that it lacks."""
+    x, y, w, h = rect
+    return x - 0.2 * w >= 0 and y >= 0 and y + h <= img.shape[0] and h >= 8
 
 
 def _is_grey(img: np.ndarray) -> bool:

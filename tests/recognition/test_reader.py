@@ -21,6 +21,7 @@ from edge.recognition.reader import (
     Candidate,
     PlateReader,
     _as_letters,
+    _band_in_view,
     _blue_band,
     _convincing,
     _is_grey,
@@ -587,6 +588,16 @@ def test_a_plate_seen_in_colour_without_a_band_is_not_given_a_country_that_print
     assert reads["banded"][0].country == "LT"
     assert reads["plain"][0].country not in reader.book.band_at_left
     assert reads["grey"][0].country == "LT"
+
+
+def test_a_plate_cut_by_the_frames_left_edge_is_not_judged_bandless(reader: PlateReader) -> None:
+    # The band of a plate at the frame's edge may lie outside the frame: nothing is told.
+    plain, box = lane_frame("ABC 123", "US", plate_h=36)
+    x, y, w, h = box
+    cut = np.ascontiguousarray(plain[:, x + int(0.08 * w) :])
+    reads = reader.read(cut, still=True)
+    assert reads and (reads[0].text, reads[0].country) == ("ABC123", "LT")
+    assert _band_in_view(plain, (x + 20, y, w - 20, h)) and not _band_in_view(cut, (5, y, w - 20, h))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
