@@ -107,6 +107,10 @@ MISREAD_CODE_COST = 1.0  # a printed country code read with one letter wrong nam
 # right against 192, at 5.5 ms a code instead of 14.3.
 CODE_WIDTH = 96
 BAND_LETTER_COST = 0.5  # a leading I, D, F... may be the EU band's code, or the plate's own letter
+# ``_blue_band`` looks from this many text widths left of a text, in a window at least this many
+# pixels wide and tall (``_band_in_view``: whether all of that place is in the frame).
+BAND_LOOK_LEFT = 0.2
+MIN_BAND_LOOK_PX = 8
 # A line with a character read from a coloured emblem (a German plate's seals, a coat of arms) is
 # still read as the recognizer read it, at this price: the emblem finder may be wrong.
 EMBLEM_KEEP_COST = 1.0
@@ -419,8 +423,9 @@ class PlateReader:
             return bool(theirs) and (not ours or float(np.mean(theirs)) >= float(np.mean(ours)))
 
         latin = script is self.latin
-        bands = [_blue_band(img, box.rect) if latin and 4 <= len(line.text) <= 10 else None
-                 for box, line in zip(boxes, lines, strict=True)]
+        # A band is looked for beside a text of a plate's length.
+        looked = [latin and 4 <= len(line.text) <= 10 for line in lines]
+        bands = [_blue_band(img, box.rect) if look else None for box, look in zip(boxes, looked, strict=True)]
         hints = self._code_boxes(boxes, lines) + self._band_codes(img, bands) if latin else []
         # Whether a blue band was seen at a text's left tells, among the countries that fit its
         # characters, whose plate it is (``SyntaxBook.match``): a band the strict look finds (the
@@ -436,7 +441,7 @@ class PlateReader:
             if latin_text(k):
                 continue
             banded: bool | None = None
-            if colour and 4 <= len(lines[k].text) <= 10:
+            if colour and looked[k]:
                 if bands[k] is not None:
                     banded = True
                 elif _band_in_view(img, box.rect) and _blue_band(img, box.rect, loose=True) is None:
@@ -1011,10 +1016,10 @@ def _blue_band(
     x, y, w, h = rect
     fh, fw = img.shape[:2]
     # The band starts before 0.15 of the text's width, and is followed to its end even past that.
-    x0, x1 = max(0, int(x - 0.2 * w)), min(fw, int(x + 0.35 * w))
+    x0, x1 = max(0, int(x - BAND_LOOK_LEFT * w)), min(fw, int(x + 0.35 * w))
     last_start = int(x + 0.15 * w) - x0
     y0, y1 = max(0, y), min(fh, y + h)
-    if x1 - x0 < 8 or y1 - y0 < 8:
+    if x1 - x0 < MIN_BAND_LOOK_PX or y1 - y0 < MIN_BAND_LOOK_PX:
         return None
     hsv = cv2.cvtColor(img[y0:y1, x0:x1], cv2.COLOR_BGR2HSV)
     hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
@@ -1057,7 +1062,7 @@ def _band_in_view(img: np.ndarray, rect: tuple[int, int, int, int]) -> bool:
     """Whether ``_blue_band`` sees all of the place a band at this text's left would be in: a plate
     cut by the frame's left edge, or a text too small to look beside, shows no band that it lacks."""
     x, y, w, h = rect
-    return x - 0.2 * w >= 0 and y >= 0 and y + h <= img.shape[0] and h >= 8
+    return x - BAND_LOOK_LEFT * w >= 0 and y >= 0 and y + h <= img.shape[0] and h >= MIN_BAND_LOOK_PX
 
 
 def _is_grey(img: np.ndarray) -> bool:

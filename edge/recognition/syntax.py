@@ -348,10 +348,10 @@ class SyntaxBook:
         for code, country in self.codes.items():
             if len(code) != len(text) or country not in self.band_at_left:
                 continue
-            diff = [i for i, (a, b) in enumerate(zip(text, code, strict=True)) if a != b]
-            if len(diff) != 1:
+            k = _one_off(text, code)
+            if k is None:
                 continue
-            p = float(probs[diff[0]][_COLUMN[code[diff[0]]]])
+            p = float(probs[k][_COLUMN[code[k]]])
             if p >= MISREAD_BAND_P and (best is None or p > best[0]):
                 best = (p, country)
         return best[1] if best else None
@@ -515,11 +515,11 @@ def _snap_region(
     for code in _listed(allowed):
         if len(code) != len(seen):
             continue
-        diff = [i for i, (x, y) in enumerate(zip(seen, code, strict=True)) if x != y]
-        if len(diff) != 1:
+        k = _one_off(seen, code)
+        if k is None:
             continue
-        i = a + diff[0]
-        want, got = code[diff[0]], text[i]
+        i = a + k
+        want, got = code[k], text[i]
         table = confusions.to_digit.get(got) if got in LETTERS else confusions.to_letter.get(got)
         classic = want in (table, confusions.lookalike.get(got))
         if probs is not None and i < len(probs):
@@ -547,9 +547,15 @@ def _listed(allowed: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted(allowed))
 
 
-def _one_letter_off(seen: str, code: str, rows: np.ndarray) -> bool:
+def _one_off(seen: str, code: str) -> int | None:
+    """Where ``seen`` differs from ``code`` (of the same length), if at exactly one character."""
     diff = [i for i, (a, b) in enumerate(zip(seen, code, strict=True)) if a != b]
-    return len(diff) == 1 and float(rows[diff[0]][_COLUMN[code[diff[0]]]]) >= MIN_ALT_P
+    return diff[0] if len(diff) == 1 else None
+
+
+def _one_letter_off(seen: str, code: str, rows: np.ndarray) -> bool:
+    k = _one_off(seen, code)
+    return k is not None and float(rows[k][_COLUMN[code[k]]]) >= MIN_ALT_P
 
 
 @lru_cache(maxsize=1024)
