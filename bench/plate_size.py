@@ -1,7 +1,8 @@
 """How small a plate the reader still reads, and still names the country of: synthetic lane frames
 with one plate drawn at each of several heights.
 
-Run: ``./dev bench plate_size [--heights 14 16 20 24 28 36 48] [--seeds 2] [--degrade grey] [-v]``
+Run: ``./dev bench plate_size [--heights 14 16 20 24 28 36 48] [--seeds 2] [--degrade grey]
+[--countries UZ KZ ...] [--ignore US BR] [-v]``
 
 A lane camera is set up so the plate is big enough, but a truck stopping short, a second truck
 behind, or a camera that moved can give a plate half the size it was commissioned for. The dev
@@ -106,13 +107,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--degrade", choices=sorted(DEGRADE), default=None,
                     help="change every frame first as bench.accuracy's --degrade does (grey: an infrared "
                     "camera at night, which shows no blue band)")
+    ap.add_argument("--countries", nargs="*", default=[], metavar="CC",
+                    help="the post's countries, first preferred (its [recognition] countries)")
+    ap.add_argument("--ignore", nargs="*", default=[], metavar="CC",
+                    help="countries whose plates never come (its [recognition] ignore_countries)")
     ap.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON (- for stdout)")
     ap.add_argument("-v", "--verbose", action="store_true", help="list every miss")
     args = ap.parse_args(argv)
     if min(args.heights) < 12:
         ap.error("--heights: the renderer draws plates 12 px tall or more")
+    try:
+        section = RecognitionSection.model_validate(
+            {"threads": args.threads, "countries": args.countries, "ignore_countries": args.ignore})
+    except ValueError as err:
+        ap.error(str(err))
     header("plate size: reads and countries against the plate's height")
-    reader = PlateReader(RecognitionSection.model_validate({"threads": args.threads}))
+    reader = PlateReader(section)
     sample = plates(args.regional, args.iranian, args.afghan)
     reader.read(plate_photo(*sample[0])[0])  # warm-up, not timed
     rows = [measure(reader, h, sample, args.seeds, args.degrade) for h in sorted(args.heights)]
@@ -121,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         r["exact_vs_largest"] = ratio(r["exact_pct"], base["exact_pct"])
         r["time_vs_largest"] = ratio(r["median_ms"], base["median_ms"])
     title = f"{len(sample)} plates x {args.seeds} frames per height" + (
-        f", degraded: {args.degrade}" if args.degrade else "")
+        f", degraded: {args.degrade}" if args.degrade else "") + (
+        f", countries preferred: {' '.join(section.countries)}" if section.countries else "") + (
+        f", ignored: {' '.join(section.ignore_countries)}" if section.ignore_countries else "")
     table(rows, ["plate_h", "frames", "exact_pct", "country_pct", "iran_exact_pct", "afghan_exact_pct", "median_ms",
                  "p95_ms", "exact_vs_largest", "time_vs_largest"], title=title)
     if args.verbose:

@@ -267,11 +267,36 @@ class RecognitionSection(_Model):
         description="plates whose mean character probability is below this are not reported at all",
     )
     countries: list[str] = Field(default_factory=list, description="preferred countries first; empty: all")
+    ignore_countries: list[str] = Field(
+        default_factory=list,
+        description="countries whose plates never come to this post: a plate of another country that fits one "
+        "of their formats as misread is not taken for it (a German WEV O 785 for a Brazilian WEV 0785), and a "
+        "text that fits only their formats is read without a country",
+    )
     persian_plates: bool = Field(
         True,
         description="also read Iranian national plates (Persian digits and letter) with the fa-plate-rec model; "
         "off saves its time (1-7% of a dev photo's reading) where no Iranian vehicle comes",
     )
+
+    @field_validator("countries", "ignore_countries")
+    @classmethod
+    def _known_countries(cls, v: list[str]) -> list[str]:
+        from edge.recognition.syntax import table_countries
+
+        codes = [c.strip().upper() for c in v]
+        unknown = sorted(set(codes) - table_countries())
+        if unknown:
+            raise ValueError(f"no plate formats for {', '.join(unknown)} (country codes as in "
+                             f"plate_syntaxes.toml: {', '.join(sorted(table_countries()))})")
+        return codes
+
+    @model_validator(mode="after")
+    def _preferred_not_ignored(self) -> RecognitionSection:
+        both = sorted(set(self.countries) & set(self.ignore_countries))
+        if both:
+            raise ValueError(f"countries and ignore_countries both name {', '.join(both)}")
+        return self
 
 
 class ScreeningSection(_Model):

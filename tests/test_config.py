@@ -80,6 +80,12 @@ def test_unknown_key_names_its_path(tmp_path: Path) -> None:
         ('id = "uz-test-01"', 'id = "uz/test"', "post.id", "not a valid id"),
         ('name = "front"', 'name = "front"\n  far_rest_frames = -1', "lanes[0].cameras[0].far_rest_frames",
          "greater than or equal to 0"),
+        ("[storage]", '[recognition]\ncountries = ["UZ", "UZB"]\n[storage]', "recognition.countries",
+         "no plate formats for UZB"),
+        ("[storage]", '[recognition]\nignore_countries = ["XX"]\n[storage]', "recognition.ignore_countries",
+         "no plate formats for XX"),
+        ("[storage]", '[recognition]\ncountries = ["UZ", "BR"]\nignore_countries = ["br"]\n[storage]',
+         "recognition", "both name BR"),
     ],
 )
 def test_bad_values_name_key_and_cause(tmp_path: Path, old: str, new: str, path: str, words: str) -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import cv2
@@ -79,7 +80,7 @@ class Lane:
             cfg.id,
             cfg.crossing,
             has_scale=cfg.scale is not None,
-            voter_factory=PlateVoter,
+            voter_factory=partial(PlateVoter, reader.crossing_book),
             camera_roles={c.name: c.role for c in cfg.cameras},
             models=reader.model_versions(),
             screening=screening,

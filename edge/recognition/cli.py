@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--models-dir", type=Path, help="where manifest.toml and the .onnx files are")
     ap.add_argument("--threads", type=int, help="onnxruntime threads (default: the config's, or 2)")
     ap.add_argument("--country", action="append", default=None, help="preferred country (ISO code), repeatable")
+    ap.add_argument("--ignore-country", action="append", default=None, metavar="COUNTRY",
+                    help="a country whose plates never come: its formats are not read; repeatable")
     ap.add_argument("--roi", type=str, help="x,y,w,h in pixels: read only this region")
     ap.add_argument("--fps", type=float, default=5.0, help="video: frames a second to read (default 5)")
     ap.add_argument("--gap", type=float, default=2.0, help="video: seconds without a plate that end a crossing")
@@ -95,6 +97,8 @@ def _recognition_section(args: argparse.Namespace) -> RecognitionSection:
         base["threads"] = args.threads
     if args.country:
         base["countries"] = [c.upper() for c in args.country]
+    if args.ignore_country:
+        base["ignore_countries"] = [c.upper() for c in args.ignore_country]
     return RecognitionSection.model_validate(base)
 
 
@@ -128,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 _emit(_read_image(reader, path, roi))
             else:
                 progress = None if args.quiet else _Progress(path.name)
-                for line in _read_video(reader, path, roi, args.fps, args.gap, cfg, progress):
+                for line in _read_video(reader, path, roi, args.fps, args.gap, progress):
                     _emit(line)
         except (EdgeError, ValueError, OSError) as err:
             failed = True
@@ -170,13 +174,12 @@ def _read_image(reader: Any, path: Path, roi: tuple[int, int, int, int] | None) 
 
 def _read_video(
     reader: Any, path: Path, roi: tuple[int, int, int, int] | None, fps: float, gap: float,
-    cfg: RecognitionSection, progress: Callable[[float, float | None, int, bool], None] | None = None,
+    progress: Callable[[float, float | None, int, bool], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Each crossing's line as soon as the crossing has ended (``gap`` seconds of video without a
     plate), so a long evidence video shows its results while it is read; ``progress`` is told the
     video time read, the video's length where the file says it, the crossings so far, and whether
     the video is done."""
-    from edge.recognition.syntax import SyntaxBook
     from edge.recognition.voting import PlateVoter
 
     if not path.is_file():
@@ -184,7 +187,7 @@ def _read_video(
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise ValueError(f"{path}: not an image or a video OpenCV can open")
-    book = SyntaxBook.load(preferred=cfg.countries, script=None)
+    book = reader.crossing_book
     src_fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     if not np.isfinite(src_fps) or src_fps <= 0:
         src_fps = 25.0

@@ -209,14 +209,18 @@ class PlateReader:
         rec = self.store.load(REC_MODEL)
         self.detector = TextDetector(det.session, max_side=self.cfg.det_max_side)
         self.recognizer = TextRecognizer(rec.session)
-        self.book = SyntaxBook.load(preferred=self.cfg.countries)
+        self.book = SyntaxBook.load(preferred=self.cfg.countries, ignored=self.cfg.ignore_countries)
         self.latin = Script("latin", self.recognizer, self.book)
         self.scripts = [self.latin]
         if self.cfg.persian_plates:
             fa = self.store.load(FA_REC_MODEL)
             self.scripts.append(Script("persian", TextRecognizer(fa.session),
-                                       SyntaxBook.load(preferred=self.cfg.countries, script="persian"),
+                                       SyntaxBook.load(preferred=self.cfg.countries, script="persian",
+                                                       ignored=self.cfg.ignore_countries),
                                        join_ratio=PERSIAN_JOIN_RATIO))
+        # For a crossing's voted text, whichever script it is in: the post's countries, as read.
+        self.crossing_book = SyntaxBook.load(preferred=self.cfg.countries, script=None,
+                                             ignored=self.cfg.ignore_countries)
         self.calibration = ConfidenceModel.load()
         self.reread = reread
         self.max_rereads = 2
@@ -623,9 +627,13 @@ class PlateReader:
                      None)
                 )
         # Digits read twice near the end, where a region box stacks them over "RUS": "1818" or "118"
-        # for 18. Only a format with a region list tells the two readings apart.
+        # for 18. Only a format whose last group is a listed region code tells the two readings
+        # apart, so only one explains the repeat: an Afghan FRH 25229 (its class cut off) had become
+        # a Brazilian FRH 2529.
+        regional_end = set()
         for twice in _repeats(text):
             keep = [i for i in range(len(text)) if i not in twice]
+            regional_end.add(len(variants))
             variants.append(("".join(text[i] for i in keep), [confs[i] for i in keep], probs[keep], REPEAT_COST, hint,
                              None))
         out: list[Candidate] = []
@@ -639,6 +647,8 @@ class PlateReader:
             if vi in emblem_of:
                 # Where the emblem sat: a format that prints one elsewhere does not explain it.
                 matches = [m for m in matches if m.variant is None or m.variant.emblem_at in (None, emblem_of[vi])]
+            if vi in regional_end:
+                matches = [m for m in matches if m.variant is not None and m.variant.ends_in_region]
             if not matches:
                 continue
             m = matches[0]

@@ -74,6 +74,7 @@ HINT_BOOST = 2.5  # the plate itself names the country
 BAND_MARGIN = 1.0
 MISREAD_BAND_P = 0.1  # a band's code letter read as another, where the recognizer still gave it this much
 UNSURE_CODE_P = 0.9  # a trailing letter read less surely than this may be a printed code's remnant
+IGNORED_COST = 10.0  # below any reading of a country whose plates come (``SyntaxBook.match``)
 UNLISTED_COST = 2.0  # a region code its country does not issue: the read is wrong, or the list is old
 
 
@@ -119,6 +120,11 @@ class Syntax:
         """Where each region code lies in a text of this syntax (start, end) and the codes allowed."""
         starts = np.cumsum((0, *self.groups))
         return [(int(starts[gi]), int(starts[gi + 1]), allowed) for gi, allowed in self.regions]
+
+    @property
+    def ends_in_region(self) -> bool:
+        """Whether the plate's last group is a region code from a list (Russia's region box)."""
+        return any(k == len(self.groups) - 1 for k, _ in self.regions)
 
     def region_ok(self, text: str) -> bool:
         return all(text[a:b] in allowed for a, b, allowed in self.region_spans())
@@ -233,7 +239,7 @@ class SyntaxBook:
 
     def __init__(
         self, syntaxes: Iterable[Syntax], preferred: Sequence[str] = (), codes: dict[str, str] | None = None,
-        codes_at_right: Iterable[str] = (), band_at_left: Iterable[str] = (),
+        codes_at_right: Iterable[str] = (), band_at_left: Iterable[str] = (), ignored: Iterable[str] = (),
     ) -> None:
         self.syntaxes = list(syntaxes)
         # Printed country code -> country; only codes of two letters or more are stripped from text.
@@ -243,26 +249,36 @@ class SyntaxBook:
         # The countries whose plates carry a blue band at the left (the EU's, Turkey's...).
         self.band_at_left = frozenset(band_at_left)
         self.preferred = [c.upper() for c in preferred]
+        self.ignored = frozenset(c.upper() for c in ignored)
         self.by_len: dict[int, list[Syntax]] = {}
         for s in self.syntaxes:
             self.by_len.setdefault(len(s), []).append(s)
 
     @classmethod
-    def load(cls, path: Path | None = None, preferred: Sequence[str] = (), script: str | None = "latin") -> SyntaxBook:
+    def load(
+        cls, path: Path | None = None, preferred: Sequence[str] = (), script: str | None = "latin",
+        ignored: Sequence[str] = (),
+    ) -> SyntaxBook:
         """The table's syntaxes written in ``script`` (the reads of that script's recognizer are
         matched against them alone), or all of them (``None``: for a text whose script is unknown,
         as when reads of one crossing are voted on). Printed country codes are Latin: a book of
-        another script has none."""
+        another script has none. ``ignored``: countries whose plates never come (a post's
+        ``ignore_countries``; see ``match``)."""
         syntaxes, codes, at_right, banded = _load_entries(str(path) if path else None)
         if script is not None:
             syntaxes = tuple(s for s in syntaxes if s.script == script)
         latin = script in (None, "latin")
         return cls(syntaxes, preferred, dict(codes) if latin else {}, at_right if latin else (),
-                   banded if latin else ())
+                   banded if latin else (), ignored)
 
     def strip_code(self, text: str) -> list[tuple[str, str, int, int]]:
-        """Ways to read ``text`` as a plate with its printed country code at either end:
-        (rest, country, chars cut at the start, chars cut at the end).
+        """Ways to read ``text`` as a plate with its printed country code at the end its country
+        prints it (``codes_at_right``; the left otherwise): (rest, country, chars cut at the start,
+        chars cut at the end).
+
+        Only at its own end: an Afghan rickshaw of Uruzgan, UZG 6183 TRC, read exactly, had become
+        an Uzbek 66 183 TRC behind a "UZ" at its left, where no Uzbek plate prints it (its G taken
+        for a 6, and the code's hint outscoring the Afghan format).
 
         A CTC recognizer prints two equal neighbours once unless it sees a gap between them, so a
         plate ending in U beside a printed UZ reads "...UZ" with one U: keeping the code's first
@@ -272,10 +288,11 @@ class SyntaxBook:
         for code, country in self.codes.items():
             if len(code) < 2 or len(text) < len(code) + 4:
                 continue
-            if text.startswith(code):
+            at_right = country in self.codes_at_right
+            if not at_right and text.startswith(code):
                 out.append((text[len(code) :], country, len(code), 0))
                 out.append((text[len(code) - 1 :], country, len(code) - 1, 0))
-            if text.endswith(code):
+            if at_right and text.endswith(code):
                 out.append((text[: -len(code)], country, 0, len(code)))
                 out.append((text[: len(text) - len(code) + 1], country, 0, len(code) - 1))
         return out
@@ -401,6 +418,13 @@ class SyntaxBook:
             if m is not None:
                 if hint is not None and m.country == hint:
                     m = replace(m, score=m.score + HINT_BOOST)
+                if m.country in self.ignored:
+                    # A country whose plates never come: its format explains the characters only
+                    # where nothing else does, and names no country. It stays a reading at all
+                    # because a misread plate that fits only such a format (an Afghan KBL 444 PRV
+                    # read KBLPREY at 16 px, a US vanity plate's letters) is what sends the reader
+                    # for the closer look that reads it right.
+                    m = replace(m, country="", score=m.score - IGNORED_COST)
                 out.append(m)
         if banded is not None:
             out = self._by_band(out, banded)
@@ -595,6 +619,11 @@ def _correct(
     if table is not None:
         return table, UNSEEN_P, True
     return None, 0.0, False
+
+
+def table_countries() -> frozenset[str]:
+    """Every country the shipped syntax table has a format for, whatever its script."""
+    return frozenset(s.country for s in _load_entries(None)[0] if s.country)
 
 
 @lru_cache(maxsize=4)

@@ -107,7 +107,7 @@ def test_a_crossing_is_reported_when_it_ends_not_when_the_video_does(tmp_path: P
 
     path = _two_crossings(tmp_path / "lane.avi")
     seen: list[float] = []
-    lines = cli._read_video(PlateReader(), path, None, 2.0, 1.5, cli.RecognitionSection(),
+    lines = cli._read_video(PlateReader(), path, None, 2.0, 1.5,
                             progress=lambda t, length, n, done: seen.append(t))
     first = next(lines)
     assert first["plate"]["text"] == "01A123BC"

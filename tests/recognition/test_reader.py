@@ -135,6 +135,30 @@ def test_kyrgyz_plate_needs_the_posts_preference(reader: PlateReader) -> None:
     assert best.text == "01234XYZ" and best.country == "KG"
 
 
+POST_COUNTRIES = ["UZ", "KZ", "KG", "TJ", "TM", "AF", "RU", "TR", "IR"]  # deploy/config/post-example.toml
+
+
+def _sure_line(text: str) -> TextLine:
+    probs = np.full((len(text), len(ALNUM)), 0.01 / (len(ALNUM) - 1), np.float32)
+    for i, ch in enumerate(text):
+        probs[i, ALNUM.index(ch)] = 0.99
+    return TextLine(text, [0.99] * len(text), probs, text)
+
+
+def test_afghan_plates_read_exactly_keep_their_characters(reader: PlateReader) -> None:
+    """Found by ``bench.formats``: two Afghan plates the recognizer read exactly, which the syntax
+    step turned into other plates (the first at a post that prefers its region's countries)."""
+    post = PlateReader(RecognitionSection.model_validate({"countries": POST_COUNTRIES}))
+    crop = np.full((40, 200, 3), 220, np.uint8)
+    # Uruzgan's UZG: no Uzbek plate prints its UZ at the left (it had become an Uzbek 66 183 TRC).
+    best = post.line_readings(_sure_line("UZG6183TRC"), crop)[0]
+    assert (best.text, best.country) == ("UZG6183TRC", "AF")
+    # A digit repeated near the end is read once only where a region box ends the plate (Russia's):
+    # FRH 25229, its class cut off, had become a Brazilian FRH 2529.
+    assert reader.line_readings(_sure_line("FRH25229"), crop)[0].text == "FRH25229"
+    assert reader.line_readings(_sure_line("A939KX1818"), crop)[0].text == "A939KX18"
+
+
 def test_roi_boxes_are_in_full_frame_coordinates(reader: PlateReader) -> None:
     frame, (bx, by, bw, bh) = lane_frame("01 A 777 XY", "UZ", plate_h=44, seed=3)
     roi = (bx - 150, by - 100, bw + 300, bh + 200)

@@ -309,8 +309,17 @@ def test_a_plate_letter_merged_with_its_printed_code_is_kept() -> None:
     # "60 L 162 DU" beside "UZ" reads "60L162DUZ": the recognizer printed the two Us once.
     assert ("60L162DU", "UZ", 0, 1) in BOOK.strip_code("60L162DUZ")
     assert ("60L162D", "UZ", 0, 2) in BOOK.strip_code("60L162DUZ")
-    # And at the start: "UZ" before a plate starting with Z.
-    assert ("Z12ABC", "UZ", 1, 0) in BOOK.strip_code("UZ12ABC")
+    # And at the start, for a code printed at the left: Lithuania's LT in the band before TAB 123.
+    assert ("TAB123", "LT", 1, 0) in BOOK.strip_code("LTAB123")
+
+
+def test_a_printed_code_is_cut_off_only_at_the_end_its_country_prints_it() -> None:
+    # Uruzgan's rickshaw UZG 6183 TRC starts with "UZ", which Uzbek plates print at their right:
+    # cut off at the left, with its G taken for a 6, it had made the plate an Uzbek 66 183 TRC.
+    assert not [cut for cut in BOOK.strip_code("UZG6183TRC") if cut[1] == "UZ"]
+    assert ("60L162D", "UZ", 0, 2) in BOOK.strip_code("60L162DUZ")  # where it prints it
+    # A code printed at the left is not looked for at the right (LT ends no Lithuanian plate).
+    assert not [cut for cut in BOOK.strip_code("ABC123LT") if cut[1] == "LT"]
 
 
 def test_a_region_list_of_mixed_lengths_checks_each_length() -> None:
@@ -567,3 +576,20 @@ def test_a_bands_code_read_with_one_letter_wrong_names_its_country_where_the_let
     probs = _probs_for(text, {0: ("A", 0.2)})
     probs[0, ALNUM.index("N")] = 0.3
     assert BOOK.misread_band_code(text, probs) == "NL"
+
+
+def test_a_country_a_post_ignores_bends_no_other_countrys_plate() -> None:
+    # O and 0 are one glyph to the recognizer, and the O->0 correction is free: a German WEV O 785
+    # fits Brazil's old LLL DDDD better than anything else. A post no Brazilian plate reaches says so.
+    assert (BOOK.best("WEVO785").text, BOOK.best("WEVO785").country) == ("WEV0785", "BR")
+    post = SyntaxBook.load(preferred=["UZ", "KZ"], ignored=["br", "US"])
+    assert post.ignored == {"BR", "US"}
+    best = post.best("WEVO785")
+    assert best is not None and best.text == "WEVO785" and best.country not in ("BR", "US")
+    assert all(m.country not in ("BR", "US") for m in post.match("WEVO785"))
+    # A text only an ignored country's format explains is still a reading (the reader looks at it
+    # closer), but names no country and scores below any other country's reading.
+    (only,) = post.match("KBLPREY")[:1]
+    assert only.country == "" and only.syntax.startswith("us-")
+    assert only.score < min(m.score for m in post.match("WEVO785") if m.country)
+    assert BOOK.best("KBLPREY").country == "US"
