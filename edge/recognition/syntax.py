@@ -59,7 +59,7 @@ CONFUSIONS: dict[str, Confusions] = {
 }
 
 _COLUMN = {ch: i for i, ch in enumerate(ALNUM)}  # a character's column in a row of ALNUM probabilities
-UNSEEN_P = 0.3  # the probability a classic confusion is credited with, whatever the OCR gave it
+UNSEEN_P = 0.3  # the probability a classic confusion is credited with where the OCR was unsure of its read
 MIN_ALT_P = 0.02  # below this the OCR saw no trace of the demanded character: no correction
 CORRECTION_COST = 1.0  # a correction the confusion table does not explain
 CLASSIC_COST = 0.5  # O->0, B->8...: glyphs a plate font draws (nearly) alike
@@ -488,7 +488,13 @@ class SyntaxBook:
                 p = c
                 score += math.log(max(c, 1e-4))
             elif classic:
-                score += math.log(max(p, UNSEEN_P)) - CLASSIC_COST
+                # A classic confusion is credited with UNSEEN_P where the recognizer was unsure of
+                # what it read, and with less the surer it was: a Turkish 32 SLY 11 read exactly had
+                # become a Kazakh 325LY11, the S at 0.99 made a 5 for the cost of a glyph the
+                # recognizer could not tell, and a post's preference for Kazakhstan paid for it.
+                # O and 0 are one glyph, whatever the recognizer's certainty (models/README.md).
+                floor = UNSEEN_P if {ch, alt} == {"O", "0"} else UNSEEN_P * min(1.0, 2.0 * (1.0 - c))
+                score += math.log(max(p, floor)) - CLASSIC_COST
             else:
                 score += math.log(max(p, 1e-4)) - CORRECTION_COST
             new_confs.append(p)
