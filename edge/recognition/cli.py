@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, help="onnxruntime threads (default: the config's, or 2)")
     ap.add_argument("--country", action="append", default=None, help="preferred country (ISO code), repeatable")
     ap.add_argument("--ignore-country", action="append", default=None, metavar="COUNTRY",
-                    help="a country whose plates never come: its formats are not read; repeatable")
+                    help="a country whose plates never come: no plate is taken for one of its, and a text only "
+                    "its formats fit is read without a country; repeatable")
     ap.add_argument("--roi", type=str, help="x,y,w,h in pixels: read only this region")
     ap.add_argument("--fps", type=float, default=5.0, help="video: frames a second to read (default 5)")
     ap.add_argument("--gap", type=float, default=2.0, help="video: seconds without a plate that end a crossing")
