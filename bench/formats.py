@@ -18,6 +18,10 @@ recognizer had read exactly ("broken") or mended one it had misread ("mended"). 
 layouts (IT and FR: LL DDD LL), so without a band or a printed code the country can only be guessed;
 ``--countries`` tells the reader a post's countries, as its ``[recognition] countries`` does.
 
+``--worn SHARE`` draws that share of the lines on a worn plate, as the training tool does (bolts,
+band lettering, dashes, inks, stains): harder lines, which the recognizer misreads more often, so
+that the syntax step's mending shows as well as its breaking.
+
 Fonts: the training tool's (SIL OFL, from the npm registry's ``@fontsource`` packages), fetched once
 into ``--fonts`` (default ``.cache/fonts``, git-ignored) at bench time, never at run time;
 ``--hershey`` draws with OpenCV's own font instead and fetches nothing.
@@ -78,8 +82,11 @@ def hershey_line(display: str, rng: random.Random) -> np.ndarray:
 
 
 def lines_of(syntaxes: list[Syntax], per_variant: int, seed: int, synth: ModuleType,
-             fonts: list[Path] | None) -> list[tuple[Syntax, str, np.ndarray]]:
-    """``per_variant`` registrations of every Latin-script variant, drawn 48 px tall."""
+             fonts: list[Path] | None, worn: float = 0.0) -> list[tuple[Syntax, str, np.ndarray]]:
+    """``per_variant`` registrations of every Latin-script variant, drawn 48 px tall; a share
+    ``worn`` of them on a worn plate (the training tool's: bolts, band lettering, dashes, inks and
+    stains, but no border at the line's ends and no emblem between groups, which no country's
+    line shows alike)."""
     rng = random.Random(seed)
     out = []
     for syn in syntaxes:
@@ -91,7 +98,10 @@ def lines_of(syntaxes: list[Syntax], per_variant: int, seed: int, synth: ModuleT
             except ValueError:
                 break  # a variant no registration fits (its counts and its lists disagree)
             display = syn.display(text)
-            img = synth.render_line(display, rng.choice(fonts), rng) if fonts else hershey_line(display, rng)
+            if fonts:
+                img = synth.render_line(display, rng.choice(fonts), rng, worn=rng.random() < worn, marks=False)
+            else:
+                img = hershey_line(display, rng)
             out.append((syn, text, img))
     return out
 
@@ -137,12 +147,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fonts", type=Path, default=REPO / ".cache" / "fonts",
                     help="folder of the training tool's fonts (fetched into it if empty)")
     ap.add_argument("--hershey", action="store_true", help="draw with OpenCV's Hershey font; fetch no fonts")
+    ap.add_argument("--worn", type=float, default=0.0, metavar="SHARE",
+                    help="share of the lines drawn on a worn plate (bolts, band lettering, inks, stains)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON (- for stdout)")
     ap.add_argument("-v", "--verbose", action="store_true", help="list every line not read exactly with its country")
     args = ap.parse_args(argv)
     if min(args.heights) < 8:
         ap.error("--heights: a text under 8 px is no plate the detector finds")
+    if not 0.0 <= args.worn <= 1.0:
+        ap.error("--worn: a share, 0 to 1")
+    if args.worn and args.hershey:
+        ap.error("--worn draws with the training tool's fonts, not with --hershey")
     countries = [c.upper() for c in args.countries]
     ignored = [c.upper() for c in args.ignore]
     try:
@@ -155,10 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     fonts = None if args.hershey else fonts_in(args.fonts, synth)
     header("formats: every format of the syntax table, read from synthetic text lines")
     drawn = [syn for syn in reader.book.syntaxes if syn.country not in ignored]
-    lines = lines_of(drawn, args.per_variant, args.seed, synth, fonts)
+    lines = lines_of(drawn, args.per_variant, args.seed, synth, fonts, args.worn)
     results = [measure(reader, lines, h) for h in sorted(args.heights)]
     print(f"{len(lines)} lines ({args.per_variant} per format variant), "
-          f"{'Hershey font' if fonts is None else f'{len(fonts)} fonts'}; "
+          f"{'Hershey font' if fonts is None else f'{len(fonts)} fonts'}"
+          f"{f', {args.worn:.0%} worn' if args.worn else ''}; "
           f"countries preferred: {' '.join(countries) or 'none'}; ignored: {' '.join(ignored) or 'none'}\n")
     # The post's own countries apart from the rest: a preference that wins its countries' plates can
     # take other countries' plates into their formats.

@@ -35,3 +35,10 @@ def test_unknown_countries_are_refused(capsys: pytest.CaptureFixture[str]) -> No
         main(["--hershey", "--countries", "UZB"])
     assert exc.value.code == 2
     assert "UZB" in capsys.readouterr().err
+
+
+def test_worn_lines_need_the_fonts(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--hershey", "--worn", "0.5"])
+    assert exc.value.code == 2
+    assert "--worn" in capsys.readouterr().err
