@@ -7,8 +7,9 @@ font. A post reads a dozen countries' plates, and what the syntax step does with
 formats (correct an O read where a digit must stand, cut off a printed code, prefer the post's
 countries) is measured here on every format of ``edge/recognition/plate_syntaxes.toml``: for each
 variant, registrations drawn as the training tool draws them (``models/tools/synth_plates.py``:
-region codes from their lists), set in open plate-like fonts, shrunk to a far plate's text height
-(``--heights``, px) and read by the recognizer, then by the syntax step as the reader's closer look
+region codes from their lists), set in open plate-like fonts, shrunk to a far plate's size
+(``--heights``: the line's height in px, its text and the margin a detector's box leaves) and read
+by the recognizer, then by the syntax step as the reader's closer look
 reads a crop (``PlateReader.line_readings``). Lines under four characters are left out: the reader
 takes no text that short for a plate.
 
@@ -99,7 +100,8 @@ def lines_of(syntaxes: list[Syntax], per_variant: int, seed: int, synth: ModuleT
                 break  # a variant no registration fits (its counts and its lists disagree)
             display = syn.display(text)
             if fonts:
-                img = synth.render_line(display, rng.choice(fonts), rng, worn=rng.random() < worn, marks=False)
+                img = synth.render_line(display, rng.choice(fonts), rng, worn=worn > 0 and rng.random() < worn,
+                                        marks=False)
             else:
                 img = hershey_line(display, rng)
             out.append((syn, text, img))
@@ -136,7 +138,8 @@ def pct(a: int, b: int) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--heights", type=int, nargs="+", default=[14, 20, 28],
-                    help="text heights in pixels the lines are shrunk to before they are read")
+                    help="heights in pixels the lines (their text and the margin a detector box leaves) are shrunk "
+                    "to before they are read")
     ap.add_argument("--per-variant", type=int, default=4, help="registrations drawn per format variant")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--countries", nargs="*", default=[], metavar="CC",
