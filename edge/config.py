@@ -285,10 +285,11 @@ class RecognitionSection(_Model):
         from edge.recognition.syntax import table_countries
 
         codes = [c.strip().upper() for c in v]
-        unknown = sorted(set(codes) - table_countries())
+        known = table_countries()
+        unknown = sorted(set(codes) - known)
         if unknown:
             raise ValueError(f"no plate formats for {', '.join(unknown)} (country codes as in "
-                             f"plate_syntaxes.toml: {', '.join(sorted(table_countries()))})")
+                             f"plate_syntaxes.toml: {', '.join(sorted(known))})")
         return codes
 
     @model_validator(mode="after")
