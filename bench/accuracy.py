@@ -148,12 +148,12 @@ def run_split(
     }
 
 
-def candidate_recognizer(path: Path, threads: int) -> TextRecognizer:
+def candidate_recognizer(path: Path, threads: int, spin_us: int = 0) -> TextRecognizer:
     """A recognizer from a file that is not (yet) in the manifest, for measuring it: the reader
     itself only ever opens verified models."""
     if not path.is_file():
         raise ModelError(f"no recognizer model at {path}")
-    return TextRecognizer(open_session(path, threads))
+    return TextRecognizer(open_session(path, threads, spin_us))
 
 
 def calibration(graded: list[tuple[float, bool]], levels: tuple[float, ...] = CONFIDENCE_LEVELS) -> dict[str, float]:
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         reader = PlateReader(RecognitionSection.model_validate(kw), reread=not args.no_reread)
         if args.rec_model is not None:
             try:
-                reader.recognizer = candidate_recognizer(args.rec_model, args.threads)
+                reader.recognizer = candidate_recognizer(args.rec_model, args.threads, reader.cfg.spin_us)
             except ModelError as err:
                 print(f"error: {err}", file=sys.stderr)
                 return 2

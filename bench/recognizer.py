@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.model:
             models["shipped"] = reader.recognizer
         for path in args.model:
-            models[str(path)] = candidate_recognizer(path, args.threads)
+            models[str(path)] = candidate_recognizer(path, args.threads, reader.cfg.spin_us)
     except ModelError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

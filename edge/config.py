@@ -257,6 +257,12 @@ class StorageSection(_Model):
 class RecognitionSection(_Model):
     models_dir: Path | None = None
     threads: int = Field(2, ge=1, le=64)
+    spin_us: int = Field(
+        100, ge=0, le=10_000,
+        description="microseconds an idle onnxruntime thread spins before it sleeps: long enough to bridge "
+        "one operator to the next, short enough to leave the cores to the lanes between reads; 0 never spins "
+        "(measure a post's CPU with ./dev bench spin)",
+    )
     det_max_side: int = Field(
         1280, ge=320, le=4096,
         description="the longest side the detector sees a frame at when it looks for small, far plates "

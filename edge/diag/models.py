@@ -50,7 +50,7 @@ def model_check(cfg: RecognitionSection | None = None, *, repeats: int = 3) -> d
     needed = models_used(cfg)
     out: dict[str, Any] = {"models_dir": None, "models": [], "self_test": None, "status": "fail", "reason": ""}
     try:
-        store = ModelStore(cfg.models_dir, threads=cfg.threads)
+        store = ModelStore(cfg.models_dir, threads=cfg.threads, spin_us=cfg.spin_us)
     except ModelError as err:
         out["reason"] = str(err)
         return out
@@ -66,7 +66,7 @@ def model_check(cfg: RecognitionSection | None = None, *, repeats: int = 3) -> d
             t0 = time.perf_counter()
             path = verified_path(store.dir, spec)
             entry["verified"] = True
-            sessions[name] = open_session(path, cfg.threads)
+            sessions[name] = open_session(path, cfg.threads, cfg.spin_us)
             entry["load_ms"] = _ms(t0)
             entry.update(status="pass", reason="verified and loaded")
         except ModelError as err:

@@ -110,11 +110,15 @@ def verified_path(models_dir: Path, spec: ModelSpec) -> Path:
     return path
 
 
-def open_session(path: Path, threads: int) -> Any:
-    """An onnxruntime CPU session that does not spin idle threads.
+def open_session(path: Path, threads: int, spin_us: int = 0) -> Any:
+    """An onnxruntime CPU session whose idle threads spin at most ``spin_us`` microseconds.
 
-    Spinning made a two-model pipeline 50% slower on 2 cores, where the lanes' own threads and the
-    other model compete for the same cores.
+    Left to spin as long as they like (onnxruntime's default), the pools' threads made a two-model
+    pipeline 50% slower on 2 cores: each session's idle threads spin while the other model, Python
+    and the lanes' own threads need the same cores. Never spinning costs too: a worker put to sleep
+    between two operators must be woken for the next, and on a VM a wake-up is slow enough to cost the
+    detector 10-20% of its time on the Intel Xeon VM (2026-11-30). A spin of about 100 us bridges the
+    gap between one operator and the next and ends before a run's Python work starts (bench.spin).
     """
     import onnxruntime as ort
 
@@ -122,7 +126,11 @@ def open_session(path: Path, threads: int) -> Any:
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if spin_us > 0:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1")
+        opts.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
+    else:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     opts.log_severity_level = 3
     try:
@@ -145,10 +153,11 @@ class LoadedModel:
 class ModelStore:
     """The verified models of one models directory, opened on demand and kept."""
 
-    def __init__(self, models_dir: Path | None = None, threads: int = 2) -> None:
+    def __init__(self, models_dir: Path | None = None, threads: int = 2, spin_us: int = 0) -> None:
         self.dir = find_models_dir(models_dir)
         self.specs = load_manifest(self.dir)
         self.threads = threads
+        self.spin_us = spin_us
         self._loaded: dict[str, LoadedModel] = {}
 
     def load(self, name: str) -> LoadedModel:
@@ -160,7 +169,7 @@ class ModelStore:
                 f"model {name!r} is not in {self.dir / MANIFEST} (has: {', '.join(sorted(self.specs))})"
             )
         path = verified_path(self.dir, spec)
-        model = LoadedModel(spec, path, open_session(path, self.threads))
+        model = LoadedModel(spec, path, open_session(path, self.threads, self.spin_us))
         log.info("loaded model %s from %s (sha256 %s)", name, path, spec.sha256[:12])
         self._loaded[name] = model
         return model

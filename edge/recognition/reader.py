@@ -204,7 +204,7 @@ class PlateReader:
 
     def __init__(self, cfg: RecognitionSection | None = None, *, reread: bool = True) -> None:
         self.cfg = cfg or RecognitionSection.model_validate({})
-        self.store = ModelStore(self.cfg.models_dir, threads=self.cfg.threads)
+        self.store = ModelStore(self.cfg.models_dir, threads=self.cfg.threads, spin_us=self.cfg.spin_us)
         det = self.store.load(DET_MODEL)
         rec = self.store.load(REC_MODEL)
         self.detector = TextDetector(det.session, max_side=self.cfg.det_max_side)
