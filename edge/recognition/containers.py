@@ -128,6 +128,22 @@ def find_container_codes(text: str, max_corrections: int = 2, probs: np.ndarray 
     return sorted(found.values(), key=lambda c: (c.corrections, c.start))
 
 
+def code_head(text: str, max_corrections: int = 1) -> str | None:
+    """The owner code, category and serial a run of OCR text ends with, where its check digit is
+    missing: the digit is painted in a box of its own beside the serial, which the text detector
+    often leaves out of the line or does not see at all. None where the text ends otherwise.
+
+    Ends with, not holds: the digit must come right after the serial, where the reader looks for it.
+    """
+    s = "".join(ch for ch in text.upper() if ch in ALNUM)
+    if len(s) < 10:
+        return None
+    coerced = _coerce(s[-10:], CODE_CLASSES[:10])
+    if coerced is None or coerced[1] > max_corrections or coerced[0][3] not in CATEGORIES:
+        return None
+    return coerced[0]
+
+
 def _mend(code: str, rows: np.ndarray) -> str | None:
     """The one single-character change, among the recognizer's plausible second choices, that makes
     the check digit verify; None when there is none or more than one."""

@@ -46,6 +46,7 @@ import logging
 import math
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import cv2
@@ -54,7 +55,14 @@ import numpy as np
 from edge.config import RecognitionSection
 from edge.recognition.alphabet import DIGITS, LETTERS
 from edge.recognition.confidence import ConfidenceModel, ReadEvidence
-from edge.recognition.containers import find_container_codes, is_size_type, parse_adr
+from edge.recognition.containers import (
+    check_digit,
+    code_head,
+    find_container_codes,
+    format_code,
+    is_size_type,
+    parse_adr,
+)
 from edge.recognition.emblems import emblem_positions, without
 from edge.recognition.models import ModelStore
 from edge.recognition.ocr import (
@@ -68,7 +76,7 @@ from edge.recognition.ocr import (
     quad_height,
     quad_width,
 )
-from edge.recognition.syntax import MIN_ALT_P, SyntaxBook, SyntaxMatch, is_word
+from edge.recognition.syntax import MIN_ALT_P, TO_DIGIT, SyntaxBook, SyntaxMatch, is_word
 from edge.recognition.types import PlateRead
 
 log = logging.getLogger(__name__)
@@ -119,6 +127,13 @@ EMBLEM_KEEP_COST = 1.0
 EMBLEM_CHAR_COST = 0.05
 MAX_PLATE_CHARS = 12  # the longest plate of the syntax table: an Afghan temporary plate, KBL 12345 TEMP
 CODE_CHARS = 11  # an ISO 6346 code: owner (3), category (1), serial (6), check digit (1)
+# A container's check digit, in its box beside the serial, read on its own (``_check_digit_beside``):
+# at the width a band's code is read at, taken where the recognizer is at least this sure of it, past
+# a stroke that may be the box's side.
+CHECK_DIGIT_WIDTH = 96
+CHECK_DIGIT_MIN_CONF = 0.3
+BOX_SIDE = frozenset("I1L|")
+UNCLIP_HEIGHTS = (1.5, 2.1)  # a DB text box's height over its characters' (the unclip grows it)
 MAX_CHAINS = 512  # a grid of single letters branches at every step; a frame's time is bounded
 # Camera overlays and receipts print a clock or a date; no plate format does. On the raw OCR text
 # (separators kept): HH:MM:SS, or a year-month-day date, with any separator between the fields.
@@ -302,8 +317,8 @@ class PlateReader:
             # finds (half-resolution dev photos: `us` 59.0% -> 70.7%).
             fine_side = min(self.cfg.det_max_side, UPSCALE_MAX * longer)
         boxes, lines, cands = self._pass(img, coarse_side)
-        others = self._others(boxes, lines)
-        cands = _without_others_print(cands, others, img)
+        others, heads = self._others(boxes, lines, img)
+        cands = _without_others_print(cands, others, img, heads)
         # A plate at the frame's edge may be cut, or another lane's: no reason to stop looking either
         # (and a lane drops such a read, by the same rule).
         view = (0, 0, img.shape[1], img.shape[0])
@@ -342,8 +357,8 @@ class PlateReader:
         more_boxes, more_lines, more = self._pass(img, side, skip=[c.rect for c in cands], det_img=det_img)
         boxes, lines, cands = boxes + more_boxes, lines + more_lines, cands + more
         _prefer_large(cands)
-        others = self._others(boxes, lines)
-        return boxes, lines, _without_others_print(cands, others, img), others
+        others, heads = self._others(boxes, lines, img)
+        return boxes, lines, _without_others_print(cands, others, img, heads), others
 
     def _pass(
         self, img: np.ndarray, side: int, skip: list[tuple[int, int, int, int]] | None = None,
@@ -770,38 +785,54 @@ class PlateReader:
             country_read=c.country_read,
         )
 
-    def _others(self, boxes: list[TextBox], lines: list[TextLine]) -> list[PlateRead]:
-        """Container codes and ADR plates among all the texts."""
+    def _others(
+        self, boxes: list[TextBox], lines: list[TextLine], img: np.ndarray
+    ) -> tuple[list[PlateRead], list[tuple[int, int, int, int]]]:
+        """Container codes and ADR plates among all the texts; and where a container's owner code
+        and serial were read but no check digit verified them, their place: a container's print all
+        the same, never a plate."""
         out: list[PlateRead] = []
         seen: set[str] = set()
+        heads: dict[str, list[int]] = {}
         # A container code is often split over several boxes: owner and category, serial, and a
         # check digit in a box of its own; on one line, on two, or one character per line down a
         # corner post. The boxes are joined in reading order, so a boxed digit that sits higher
         # than the serial still follows it.
-        for chain in _reading_chains(boxes, lines):
+        for chain in _reading_chains(boxes, lines, min_chars=CODE_CHARS - 1):
             joined = "".join(lines[j].text for j in chain)
             probs = np.vstack([lines[j].probs for j in chain])
-            for code in find_container_codes(joined, probs=probs):
+            codes = find_container_codes(joined, probs=probs)
+            if not codes and (head := code_head(joined)) is not None:
+                heads.setdefault(head, chain)
+            for code in codes:
                 if code.code in seen:
                     continue
                 seen.add(code.code)
-                quad = boxes[chain[0]].quad
-                for j in chain[1:]:
-                    quad = _union_quad(quad, boxes[j].quad)
+                confs = [c for j in chain for c in lines[j].confs]
+                out.append(self._container_read(code.code, [boxes[j] for j in chain], confs,
+                                                " ".join(lines[j].raw or lines[j].text for j in chain)))
+        unverified: list[tuple[int, int, int, int]] = []
+        for head, chain in heads.items():
+            if any(code.startswith(head) for code in seen):
+                continue
+            # The check digit in its box, which the detector left out or did not see: looked for
+            # beside the serial, and taken only where it is the digit the owner code and serial
+            # demand. Where it is not found, nothing is reported, but the place is no plate's.
+            digit = self._check_digit_beside(img, boxes[chain[-1]], head)
+            chain_boxes = [boxes[j] for j in chain]
+            if digit is None:
+                quad = chain_boxes[0].quad
+                for b in chain_boxes[1:]:
+                    quad = _union_quad(quad, b.quad)
                 x0, y0 = quad.min(axis=0)
                 x1, y1 = quad.max(axis=0)
-                confs = [c for j in chain for c in lines[j].confs]
-                out.append(
-                    PlateRead(
-                        text=code.code,
-                        confidence=round(_geo_mean(confs), 4),
-                        box=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)),
-                        display=code.display,
-                        syntax="iso6346",
-                        raw_text=" ".join(lines[j].raw or lines[j].text for j in chain),
-                        kind="container",
-                    )
-                )
+                unverified.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
+                continue
+            verified = head + str(check_digit(head))
+            seen.add(verified)
+            confs = [c for j in chain for c in lines[j].confs] + [digit[1]]
+            out.append(self._container_read(verified, [*chain_boxes, digit[0]], confs,
+                                            " ".join(lines[j].raw or lines[j].text for j in chain)))
         for i in range(len(boxes)):
             for j in range(len(boxes)):
                 if i == j or not _stacked(boxes[i], boxes[j], loose=True):
@@ -824,7 +855,82 @@ class PlateReader:
                         kind="adr",
                     )
                 )
-        return out
+        return out, unverified
+
+    @staticmethod
+    def _container_read(code: str, parts: list[TextBox], confs: list[float], raw: str) -> PlateRead:
+        quad = parts[0].quad
+        for b in parts[1:]:
+            quad = _union_quad(quad, b.quad)
+        x0, y0 = quad.min(axis=0)
+        x1, y1 = quad.max(axis=0)
+        return PlateRead(
+            text=code,
+            confidence=round(_geo_mean(confs), 4),
+            box=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)),
+            display=format_code(code),
+            syntax="iso6346",
+            raw_text=raw,
+            kind="container",
+        )
+
+    def _check_digit_beside(
+        self, img: np.ndarray, serial: TextBox, head: str
+    ) -> tuple[TextBox, float] | None:
+        """The check digit of ``head`` (owner code, category, serial) read right after the serial
+        in ``serial``'s text, with its box and the recognizer's confidence; None where what is read
+        there is another character, or nothing.
+
+        A closer look at the serial's end finds where its last digits are (a far line's first box
+        is often much larger than its text) and, often, the digit's box of its own, with the
+        serial's last characters (``70``) or apart. Where the detector sees no text in the box (a
+        boxed 0 is a ring in a frame), the place right of the serial is read on its own, cut to
+        the characters' rows so that the box's top and bottom are left out; a boxed 0 then reads
+        as D or O, which the check digit's place turns into 0."""
+        want = str(check_digit(head))
+        x, y, w, h = serial.rect
+        crop, x0, y0, found = self.closer_look(img, (int(x + w - 2 * h), y, int(5 * h), h), serial.height)
+        if not found:
+            return None
+        reads = self.recognizer.recognize([crop_quad(crop, b.quad) for b in found])
+        chars: list[tuple[float, str, float, TextBox]] = []  # (x in img, character, confidence, its text's box)
+        for b, line in zip(found, reads, strict=True):
+            bx, _, bw, _ = b.rect
+            frame_box = TextBox(b.quad + np.array([x0, y0], np.float32), b.score)
+            chars += [(x0 + bx + frac * bw, ch, conf, frame_box)
+                      for ch, conf, frac in zip(line.text, line.confs, line.xs, strict=False)]
+        chars.sort(key=lambda t: t[0])
+        as_digits = "".join(ch if ch in DIGITS else TO_DIGIT.get(ch, "?") for _, ch, _, _ in chars)
+        tail = as_digits.rfind(head[-3:])
+        if tail < 0:
+            return None
+        last = tail + 2
+        after = chars[last + 1 :]
+        if len(after) >= 2 and after[0][1] in BOX_SIDE:
+            after = after[1:]
+        if after:
+            _, ch, conf, box = after[0]
+            digit = ch if ch in DIGITS else TO_DIGIT.get(ch)
+            return (box, conf) if digit == want and conf >= CHECK_DIGIT_MIN_CONF else None
+        # Nothing found after the serial: read the place where its digit is painted. A text box is
+        # 1.5 to 2.1 times as tall as its characters, so both are tried; the digit must be the one
+        # the check demands either way.
+        cx, _, _, line_box = chars[last]
+        mid = float(line_box.quad[:, 1].mean())
+        fh, fw = img.shape[:2]
+        for ratio in UNCLIP_HEIGHTS:
+            char_h = line_box.height / ratio
+            rx0, rx1 = int(cx + 0.4 * char_h), int(cx + 2.2 * char_h)
+            ry0, ry1 = int(mid - 0.65 * char_h), int(mid + 0.65 * char_h)
+            if rx0 < 0 or ry0 < 0 or rx1 > fw or ry1 > fh or rx1 - rx0 < 4 or ry1 - ry0 < 4:
+                continue
+            line = self.recognizer.recognize([img[ry0:ry1, rx0:rx1]], min_width=CHECK_DIGIT_WIDTH)[0]
+            ch = line.text[-1:] if line.text[:1] in BOX_SIDE and len(line.text) == 2 else line.text
+            digit = ch if ch in DIGITS else TO_DIGIT.get(ch)
+            if digit == want and line.confs[-1] >= CHECK_DIGIT_MIN_CONF:
+                box = TextBox(np.array([[rx0, ry0], [rx1, ry0], [rx1, ry1], [rx0, ry1]], np.float32), 1.0)
+                return box, line.confs[-1]
+        return None
 
 
 def _two_lines(box: TextBox, line: TextLine, crop: np.ndarray) -> list[TextBox]:
@@ -908,7 +1014,10 @@ def _one_per_place(cands: list[Candidate], floor: float) -> list[Candidate]:
     return kept
 
 
-def _without_others_print(cands: list[Candidate], others: list[PlateRead], img: np.ndarray) -> list[Candidate]:
+def _without_others_print(
+    cands: list[Candidate], others: list[PlateRead], img: np.ndarray,
+    unverified: Sequence[tuple[int, int, int, int]] = (),
+) -> list[Candidate]:
     """The candidates that are not a container's or an ADR plate's own print.
 
     A container's code, or its size and type code (``22G1``) beside it, is no plate. Nor are the
@@ -917,7 +1026,7 @@ def _without_others_print(cands: list[Candidate], others: list[PlateRead], img: 
     so a two-line registration plate of digits is never taken for one (in an infrared camera's grey
     frames, nothing is dropped).
     """
-    containers = [r.box for r in others if r.kind == "container"]
+    containers = [r.box for r in others if r.kind == "container"] + list(unverified)
     adr = [r.box for r in others if r.kind == "adr" and _orange(img, r.box)]
     if not containers and not adr:
         return cands
@@ -956,8 +1065,11 @@ def _container_text(rect: tuple[int, int, int, int], text: str, container: tuple
     return is_size_type(text) and dx <= 3 * char and dy <= 3 * char
 
 
-def _reading_chains(boxes: list[TextBox], lines: list[TextLine], max_boxes: int = 12) -> list[list[int]]:
-    """Runs of boxes in reading order long enough to hold a container code, shortest first.
+def _reading_chains(
+    boxes: list[TextBox], lines: list[TextLine], max_boxes: int = 12, min_chars: int = CODE_CHARS
+) -> list[list[int]]:
+    """Runs of boxes in reading order of at least ``min_chars`` characters (a container code's by
+    default), shortest first.
 
     Each box is followed by its nearest neighbour to the right on the same line and by its nearest
     one on the next line down; both are tried, so a code is found whichever way it is laid out.
@@ -992,7 +1104,7 @@ def _reading_chains(boxes: list[TextBox], lines: list[TextLine], max_boxes: int 
     def walk(path: list[int], chars: int) -> None:
         if len(chains) >= MAX_CHAINS:
             return
-        if chars >= CODE_CHARS:
+        if chars >= min_chars:
             chains.append(path)
         if len(path) >= max_boxes or chars >= CODE_CHARS + 4:
             return
