@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from bench._common import header, table, write_json
-from bench.formats import REPO, fonts_in, pct, synth_tool
+from bench.formats import font_options, fonts_in, pct, synth_tool
 from edge.config import RecognitionSection
 from edge.recognition.containers import check_digit, format_code
 from edge.recognition.reader import PlateReader
@@ -167,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=list(LAYOUTS), metavar="LAYOUT",
                     help=f"of: {', '.join(repr(s) for s in LAYOUTS)}")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--fonts", type=Path, default=REPO / ".cache" / "fonts",
-                    help="folder of the training tool's fonts (fetched into it if empty)")
-    ap.add_argument("--hershey", action="store_true", help="draw with OpenCV's Hershey font; fetch no fonts")
+    font_options(ap)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON (- for stdout)")
     ap.add_argument("-v", "--verbose", action="store_true", help="list every code and ADR plate not read exactly")

@@ -72,6 +72,13 @@ def fonts_in(folder: Path, synth: ModuleType) -> list[Path]:
     return found
 
 
+def font_options(ap: argparse.ArgumentParser) -> None:
+    """``--fonts`` and ``--hershey``, for every bench that draws text."""
+    ap.add_argument("--fonts", type=Path, default=REPO / ".cache" / "fonts",
+                    help="folder of the training tool's fonts (fetched into it if empty)")
+    ap.add_argument("--hershey", action="store_true", help="draw with OpenCV's Hershey font; fetch no fonts")
+
+
 def hershey_line(display: str, rng: random.Random) -> np.ndarray:
     """A plate's text set in OpenCV's Hershey font, dark on a light ground, 48 px tall."""
     scale, thick = 1.6, rng.choice((3, 4))
@@ -147,9 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ignore", nargs="*", default=[], metavar="CC",
                     help="countries whose plates never come (its [recognition] ignore_countries): not read, "
                     "and not counted")
-    ap.add_argument("--fonts", type=Path, default=REPO / ".cache" / "fonts",
-                    help="folder of the training tool's fonts (fetched into it if empty)")
-    ap.add_argument("--hershey", action="store_true", help="draw with OpenCV's Hershey font; fetch no fonts")
+    font_options(ap)
     ap.add_argument("--worn", type=float, default=0.0, metavar="SHARE",
                     help="share of the lines drawn on a worn plate (bolts, band lettering, inks, stains)")
     ap.add_argument("--threads", type=int, default=2)
