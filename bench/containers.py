@@ -70,12 +70,11 @@ class Painter:
             self.pil = ImageFont.truetype(str(font), round(100 * BASE_CHAR_PX / (y1 - y0)))
             self.top = self.pil.getbbox("0A")[1]
 
-    def size(self, text: str) -> tuple[int, int]:
+    def width(self, text: str) -> int:
         if self.font is None:
-            scale = BASE_CHAR_PX / 22
-            (w, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 5)
-            return w, BASE_CHAR_PX
-        return round(self.pil.getlength(text)), BASE_CHAR_PX
+            (w, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, BASE_CHAR_PX / 22, 5)
+            return int(w)
+        return round(self.pil.getlength(text))
 
     def put(self, img: np.ndarray, text: str, x: int, y: int, ink: tuple[int, int, int]) -> np.ndarray:
         if self.font is None:
@@ -103,13 +102,13 @@ def container_face(code: str, layout: str, painter: Painter, rng: random.Random)
         lines.append((head, c, c, False))
         if layout == "two lines":
             lines.append((serial, c, c + round(1.5 * c), False))
-            x_digit = c + painter.size(serial)[0] + c // 2
+            x_digit = c + painter.width(serial) + c // 2
             lines.append((digit, x_digit, c + round(1.5 * c), True))
         else:
-            lines.append((digit, c + painter.size(head)[0] + c // 2, c, True))
+            lines.append((digit, c + painter.width(head) + c // 2, c, True))
         if layout == "size-type below":
             lines.append((rng.choice(SIZE_TYPES), c, c + round(1.6 * c), False))
-    w = max(x + painter.size(t)[0] for t, x, _, _ in lines) + 2 * c
+    w = max(x + painter.width(t) for t, x, _, _ in lines) + 2 * c
     h = max(y for _, _, y, _ in lines) + 3 * c
     img = np.full((h, w, 3), ground, np.uint8)
     dark = tuple(max(0, v - 35) for v in ground)
@@ -119,7 +118,7 @@ def container_face(code: str, layout: str, painter: Painter, rng: random.Random)
     for text, x, y, boxed in lines:
         img = painter.put(img, text, x, y, ink)
         if boxed:  # the check digit in a box of its own, as containers print it
-            tw = painter.size(text)[0]
+            tw = painter.width(text)
             cv2.rectangle(img, (x - c // 5, y - c // 5), (x + tw + c // 5, y + c + c // 5), ink, max(2, c // 15))
     return img
 
@@ -132,7 +131,7 @@ def adr_face(hazard: str, un: str, painter: Painter) -> np.ndarray:
     cv2.rectangle(img, (0, 0), (w - 1, h - 1), (0, 0, 0), max(3, c // 6))
     cv2.line(img, (0, h // 2), (w, h // 2), (0, 0, 0), max(3, c // 6))
     for text, top in ((hazard, round(0.25 * c)), (un, h // 2 + round(0.25 * c))):
-        img = painter.put(img, text, (w - painter.size(text)[0]) // 2, top, (0, 0, 0))
+        img = painter.put(img, text, (w - painter.width(text)) // 2, top, (0, 0, 0))
     return img
 
 
@@ -156,6 +155,20 @@ def in_frame(face: np.ndarray, char_px: int, rng: random.Random) -> np.ndarray:
     if decoded is None:
         raise RuntimeError("OpenCV could not round-trip a frame through JPEG")
     return np.asarray(decoded, np.uint8)
+
+
+def tally(counts: Counter[str], want: str, got: list[str], plates: int) -> bool:
+    """Count one drawn code (or ADR plate) against what was read of it; whether it was read."""
+    counts["codes"] += 1
+    counts["exact"] += want in got
+    counts["wrong"] += sum(t != want for t in got)
+    counts["plates"] += plates
+    return want in got
+
+
+def row(kind: str, layout: str, char_px: int, counts: Counter[str]) -> dict[str, Any]:
+    return {"kind": kind, "layout": layout, "char_px": char_px, "codes": counts["codes"],
+            "exact_pct": pct(counts["exact"], counts["codes"]), "wrong": counts["wrong"], "plates": counts["plates"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,17 +204,11 @@ def main(argv: list[str] | None = None) -> int:
                 reads = reader.read(in_frame(container_face(code, layout, painter, rng), char_px, rng))
                 got = [r.text for r in reads if r.kind == "container"]
                 plates = [r.text for r in reads if r.kind == "plate"]
-                counts["codes"] += 1
-                counts["exact"] += code in got
-                counts["wrong"] += sum(t != code for t in got)
-                counts["plates"] += len(plates)
-                if code not in got or plates:
+                if not tally(counts, code, got, len(plates)) or plates:
                     font = painter.font.stem if painter.font else "hershey"
                     misses.append(f"{layout}, {char_px} px, {font}: {format_code(code)}: "
                                   f"read {got or 'no code'}, plates {plates or 'none'}")
-            rows.append({"kind": "container", "layout": layout, "char_px": char_px, "codes": counts["codes"],
-                         "exact_pct": pct(counts["exact"], counts["codes"]), "wrong": counts["wrong"],
-                         "plates": counts["plates"]})
+            rows.append(row("container", layout, char_px, counts))
     for char_px in sorted(args.heights):
         counts = Counter[str]()
         for _ in range(args.per_cell):
@@ -209,16 +216,10 @@ def main(argv: list[str] | None = None) -> int:
             reads = reader.read(in_frame(adr_face(hazard, un, painter), char_px, rng))
             got = [r.text for r in reads if r.kind == "adr"]
             want = f"{hazard}/{un}"
-            counts["codes"] += 1
-            counts["exact"] += want in got
-            counts["wrong"] += sum(t != want for t in got)
-            counts["plates"] += sum(r.kind == "plate" for r in reads)
-            if want not in got:
+            if not tally(counts, want, got, sum(r.kind == "plate" for r in reads)):
                 font = painter.font.stem if painter.font else "hershey"
                 misses.append(f"ADR, {char_px} px, {font}: {want}: read {got or 'nothing'}")
-        rows.append({"kind": "adr", "layout": "hazard over UN", "char_px": char_px, "codes": counts["codes"],
-                     "exact_pct": pct(counts["exact"], counts["codes"]), "wrong": counts["wrong"],
-                     "plates": counts["plates"]})
+        rows.append(row("adr", "hazard over UN", char_px, counts))
     print(f"{len(painters)} font(s); {args.per_cell} drawn per layout and height; characters "
           f"{', '.join(map(str, sorted(args.heights)))} px tall in a {FRAME[1]}x{FRAME[0]} frame\n")
     table(rows, ["kind", "layout", "char_px", "codes", "exact_pct", "wrong", "plates"],

@@ -207,6 +207,14 @@ def _geo_mean(confs: tuple[float, ...] | list[float]) -> float:
     return float(math.exp(sum(math.log(max(c, 1e-6)) for c in confs) / len(confs)))
 
 
+def _union_rect(parts: list[TextBox]) -> tuple[int, int, int, int]:
+    """The (x, y, w, h) around every box of ``parts``."""
+    pts = np.vstack([b.quad for b in parts])
+    x0, y0 = pts.min(axis=0)
+    x1, y1 = pts.max(axis=0)
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
 def _union_quad(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     pts = np.vstack([a, b])
     x0, y0 = pts.min(axis=0)
@@ -317,14 +325,16 @@ class PlateReader:
             # finds (half-resolution dev photos: `us` 59.0% -> 70.7%).
             fine_side = min(self.cfg.det_max_side, UPSCALE_MAX * longer)
         boxes, lines, cands = self._pass(img, coarse_side)
-        others, heads = self._others(boxes, lines, img)
+        # A container's check digit looked for beside a serial's box once a frame, not again each pass.
+        digits: dict[tuple[str, tuple[int, int, int, int]], tuple[TextBox, float] | None] = {}
+        others, heads = self._others(boxes, lines, img, digits)
         cands = _without_others_print(cands, others, img, heads)
         # A plate at the frame's edge may be cut, or another lane's: no reason to stop looking either
         # (and a lane drops such a read, by the same rule).
         view = (0, 0, img.shape[1], img.shape[0])
         settled = bool(cands) and _convincing(cands[0]) and not cut_by_edge(cands[0].rect, view)
         if far and fine_side > coarse_side * FINER and not settled:
-            boxes, lines, cands, others = self._look_again(img, fine_side, (boxes, lines, cands))
+            boxes, lines, cands, others = self._look_again(img, fine_side, (boxes, lines, cands), digits)
             if still and not (cands and _convincing(cands[0])) and not _is_grey(img):
                 # The detector answers to colour as well as to shape: on the dev photos it found two
                 # plates in a grey copy of the frame that it never found in colour (one then read
@@ -334,7 +344,7 @@ class PlateReader:
                 # exact at 14 / 16 px); on the dev photos it cost 6% of `us`'s summed time.
                 grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
                 for side in (coarse_side, fine_side):
-                    boxes, lines, cands, others = self._look_again(img, side, (boxes, lines, cands), grey)
+                    boxes, lines, cands, others = self._look_again(img, side, (boxes, lines, cands), digits, grey)
                     if cands and _convincing(cands[0]):
                         break
         # The floor is on what the recognizer saw, as configured: a read the syntax finds unlikely
@@ -349,6 +359,7 @@ class PlateReader:
 
     def _look_again(
         self, img: np.ndarray, side: int, seen: tuple[list[TextBox], list[TextLine], list[Candidate]],
+        digits: dict[tuple[str, tuple[int, int, int, int]], tuple[TextBox, float] | None],
         det_img: np.ndarray | None = None,
     ) -> tuple[list[TextBox], list[TextLine], list[Candidate], list[PlateRead]]:
         """One more pass, skipping the places already read, joined with what was seen before; and
@@ -357,7 +368,7 @@ class PlateReader:
         more_boxes, more_lines, more = self._pass(img, side, skip=[c.rect for c in cands], det_img=det_img)
         boxes, lines, cands = boxes + more_boxes, lines + more_lines, cands + more
         _prefer_large(cands)
-        others, heads = self._others(boxes, lines, img)
+        others, heads = self._others(boxes, lines, img, digits)
         return boxes, lines, _without_others_print(cands, others, img, heads), others
 
     def _pass(
@@ -786,11 +797,13 @@ class PlateReader:
         )
 
     def _others(
-        self, boxes: list[TextBox], lines: list[TextLine], img: np.ndarray
+        self, boxes: list[TextBox], lines: list[TextLine], img: np.ndarray,
+        digits: dict[tuple[str, tuple[int, int, int, int]], tuple[TextBox, float] | None],
     ) -> tuple[list[PlateRead], list[tuple[int, int, int, int]]]:
         """Container codes and ADR plates among all the texts; and where a container's owner code
         and serial were read but no check digit verified them, their place: a container's print all
-        the same, never a plate."""
+        the same, never a plate. ``digits``: the check digits already looked for in this frame, by
+        owner code and serial and the serial's box (a later pass holds the earlier pass's boxes)."""
         out: list[PlateRead] = []
         seen: set[str] = set()
         heads: dict[str, list[int]] = {}
@@ -818,15 +831,13 @@ class PlateReader:
             # The check digit in its box, which the detector left out or did not see: looked for
             # beside the serial, and taken only where it is the digit the owner code and serial
             # demand. Where it is not found, nothing is reported, but the place is no plate's.
-            digit = self._check_digit_beside(img, boxes[chain[-1]], head)
+            key = (head, boxes[chain[-1]].rect)
+            if key not in digits:
+                digits[key] = self._check_digit_beside(img, boxes[chain[-1]], head)
+            digit = digits[key]
             chain_boxes = [boxes[j] for j in chain]
             if digit is None:
-                quad = chain_boxes[0].quad
-                for b in chain_boxes[1:]:
-                    quad = _union_quad(quad, b.quad)
-                x0, y0 = quad.min(axis=0)
-                x1, y1 = quad.max(axis=0)
-                unverified.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
+                unverified.append(_union_rect(chain_boxes))
                 continue
             verified = head + str(check_digit(head))
             seen.add(verified)
@@ -841,14 +852,11 @@ class PlateReader:
                 if adr is None or adr.text in seen:
                     continue
                 seen.add(adr.text)
-                quad = _union_quad(boxes[i].quad, boxes[j].quad)
-                x0, y0 = quad.min(axis=0)
-                x1, y1 = quad.max(axis=0)
                 out.append(
                     PlateRead(
                         text=adr.text,
                         confidence=round(_geo_mean(lines[i].confs + lines[j].confs), 4),
-                        box=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)),
+                        box=_union_rect([boxes[i], boxes[j]]),
                         display=adr.display,
                         syntax="adr",
                         raw_text=f"{lines[i].text}/{lines[j].text}",
@@ -859,15 +867,10 @@ class PlateReader:
 
     @staticmethod
     def _container_read(code: str, parts: list[TextBox], confs: list[float], raw: str) -> PlateRead:
-        quad = parts[0].quad
-        for b in parts[1:]:
-            quad = _union_quad(quad, b.quad)
-        x0, y0 = quad.min(axis=0)
-        x1, y1 = quad.max(axis=0)
         return PlateRead(
             text=code,
             confidence=round(_geo_mean(confs), 4),
-            box=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)),
+            box=_union_rect(parts),
             display=format_code(code),
             syntax="iso6346",
             raw_text=raw,
@@ -900,7 +903,7 @@ class PlateReader:
             chars += [(x0 + bx + frac * bw, ch, conf, frame_box)
                       for ch, conf, frac in zip(line.text, line.confs, line.xs, strict=False)]
         chars.sort(key=lambda t: t[0])
-        as_digits = "".join(ch if ch in DIGITS else TO_DIGIT.get(ch, "?") for _, ch, _, _ in chars)
+        as_digits = "".join(_as_digit(ch) or "?" for _, ch, _, _ in chars)
         tail = as_digits.rfind(head[-3:])
         if tail < 0:
             return None
@@ -910,8 +913,7 @@ class PlateReader:
             after = after[1:]
         if after:
             _, ch, conf, box = after[0]
-            digit = ch if ch in DIGITS else TO_DIGIT.get(ch)
-            return (box, conf) if digit == want and conf >= CHECK_DIGIT_MIN_CONF else None
+            return (box, conf) if _as_digit(ch) == want and conf >= CHECK_DIGIT_MIN_CONF else None
         # Nothing found after the serial: read the place where its digit is painted. A text box is
         # 1.5 to 2.1 times as tall as its characters, so both are tried; the digit must be the one
         # the check demands either way.
@@ -926,11 +928,17 @@ class PlateReader:
                 continue
             line = self.recognizer.recognize([img[ry0:ry1, rx0:rx1]], min_width=CHECK_DIGIT_WIDTH)[0]
             ch = line.text[-1:] if line.text[:1] in BOX_SIDE and len(line.text) == 2 else line.text
-            digit = ch if ch in DIGITS else TO_DIGIT.get(ch)
-            if digit == want and line.confs[-1] >= CHECK_DIGIT_MIN_CONF:
+            if _as_digit(ch) == want and line.confs[-1] >= CHECK_DIGIT_MIN_CONF:
                 box = TextBox(np.array([[rx0, ry0], [rx1, ry0], [rx1, ry1], [rx0, ry1]], np.float32), 1.0)
                 return box, line.confs[-1]
         return None
+
+
+def _as_digit(ch: str) -> str | None:
+    """``ch`` as the digit it is or is mistaken for (O, D for 0...); None for any other text."""
+    if len(ch) != 1:
+        return None
+    return ch if ch in DIGITS else TO_DIGIT.get(ch)
 
 
 def _two_lines(box: TextBox, line: TextLine, crop: np.ndarray) -> list[TextBox]:
