@@ -24,6 +24,7 @@ for _ch in LETTERS:
     _v += 1
 CATEGORIES = "UJZ"
 CODE_CLASSES = "LLLLDDDDDDD"  # owner code and category letters, serial and check digit
+CODE_LEN = len(CODE_CLASSES)
 
 
 def check_digit(code10: str) -> int:
@@ -49,11 +50,15 @@ def is_valid(code: str) -> bool:
 # The size and type code printed beside the container code (ISO 6346 ch. 4): length (1-4 or a
 # letter for other lengths), height and width, then the type group and its detail (22G1, 45R1, L5G1).
 SIZE_TYPE = re.compile(r"[1-9A-P][0-9CDEFLMNP][GVBSRHUPTA][0-9]")
+SIZE_TYPE_MISREAD = re.compile(r"[1-9A-P][0-9CDEFLMNP][A-Z][0-9]")
 
 
-def is_size_type(text: str) -> bool:
-    """True for a text that is an ISO 6346 size and type code such as ``22G1`` or ``45R1``."""
-    return SIZE_TYPE.fullmatch(re.sub(r"[\s-]", "", text.upper())) is not None
+def is_size_type(text: str, misread: bool = False) -> bool:
+    """True for a text that is an ISO 6346 size and type code such as ``22G1`` or ``45R1``; with
+    ``misread``, also where its type letter was misread as one no type has (``22C1``, ``45D1``):
+    beside a container's code, that is what such a text is."""
+    pattern = SIZE_TYPE_MISREAD if misread else SIZE_TYPE
+    return pattern.fullmatch(re.sub(r"[\s-]", "", text.upper())) is not None
 
 
 def format_code(code: str) -> str:
@@ -83,6 +88,30 @@ def _coerce(text: str, classes: str) -> tuple[str, int] | None:
     return "".join(out), fixes
 
 
+# What a category letter is misread as, mended in the category's place only: J as I, U as V.
+CATEGORY_LOOKALIKES = {"I": "J", "V": "U"}
+
+
+def _as_code(text: str, classes: str, max_corrections: int, max_in_digits: int | None = None) -> tuple[str, int] | None:
+    """``text`` forced into ``classes`` (a code's, or the part of one that ends or starts with the
+    category: its last ``L``) and the corrections made; None where the category's place holds no
+    category, or where that takes more than ``max_corrections``, or more than ``max_in_digits`` of
+    them in the digits' places. A category's look-alike as read (J read as I) counts as one; a digit
+    read for it (1) is no category: two guesses in one place."""
+    at = classes.rindex("L")
+    fixes = 0
+    if text[at] in CATEGORY_LOOKALIKES:
+        text, fixes = text[:at] + CATEGORY_LOOKALIKES[text[at]] + text[at + 1 :], 1
+    coerced = _coerce(text, classes)
+    if coerced is None or coerced[0][at] not in CATEGORIES:
+        return None
+    code, more = coerced
+    in_digits = sum(a != b for a, b, cls in zip(text, code, classes, strict=True) if cls == "D")
+    if fixes + more > max_corrections or (max_in_digits is not None and in_digits > max_in_digits):
+        return None
+    return code, fixes + more
+
+
 @dataclass(frozen=True)
 class ContainerCode:
     code: str
@@ -98,7 +127,8 @@ ALT_MIN_PROB = 0.05  # a second choice the recognizer gave less than this is no 
 
 
 def find_container_codes(text: str, max_corrections: int = 2, probs: np.ndarray | None = None) -> list[ContainerCode]:
-    """Every check-digit-valid container code in a run of OCR text (spaces and dashes ignored).
+    """Every check-digit-valid container code in a run of OCR text (spaces and dashes ignored), the
+    surest first; of codes that would share characters, only the surest.
 
     With ``probs`` (the recognizer's probabilities of the 36 plate characters, one row per character
     of ``text``), a code whose check digit fails is mended where exactly one character has a second
@@ -112,12 +142,10 @@ def find_container_codes(text: str, max_corrections: int = 2, probs: np.ndarray 
     found: dict[str, ContainerCode] = {}
     for i in range(len(s) - 10):
         window = s[i : i + 11]
-        coerced = _coerce(window, CODE_CLASSES)
+        coerced = _as_code(window, CODE_CLASSES, max_corrections)
         if coerced is None:
             continue
         code, fixes = coerced
-        if fixes > max_corrections or code[3] not in CATEGORIES:
-            continue
         if not is_valid(code):
             mended = _mend(code, rows[i : i + 11]) if rows is not None and fixes < max_corrections else None
             if mended is None:
@@ -125,10 +153,17 @@ def find_container_codes(text: str, max_corrections: int = 2, probs: np.ndarray 
             code, fixes = mended, fixes + 1
         if code not in found or found[code].corrections > fixes:
             found[code] = ContainerCode(code, fixes, i)
-    return sorted(found.values(), key=lambda c: (c.corrections, c.start))
+    # Two codes cannot share characters: where windows overlap, the one needing fewer corrections
+    # is the code (`BWGU2821745` beside its size-type `L5G1`: `WGU2821745L`, corrected twice to
+    # `WGUZ8217451`, verifies by chance, one window in ten).
+    kept: list[ContainerCode] = []
+    for cand in sorted(found.values(), key=lambda c: (c.corrections, c.start)):
+        if all(abs(cand.start - k.start) >= CODE_LEN for k in kept):
+            kept.append(cand)
+    return kept
 
 
-def code_head(text: str, max_corrections: int = 1) -> str | None:
+def code_head(text: str, max_corrections: int = 2) -> str | None:
     """The owner code, category and serial a run of OCR text ends with, where its check digit is
     missing: the digit is painted in a box of its own beside the serial, which the text detector
     often leaves out of the line or does not see at all. None where the text ends otherwise.
@@ -138,10 +173,27 @@ def code_head(text: str, max_corrections: int = 1) -> str | None:
     s = "".join(ch for ch in text.upper() if ch in ALNUM)
     if len(s) < 10:
         return None
-    coerced = _coerce(s[-10:], CODE_CLASSES[:10])
-    if coerced is None or coerced[1] > max_corrections or coerced[0][3] not in CATEGORIES:
-        return None
-    return coerced[0]
+    # A serial of two digits read as letters is a plate's letters more likely than a serial.
+    coerced = _as_code(s[-10:], CODE_CLASSES[:10], max_corrections, max_in_digits=1)
+    return None if coerced is None else coerced[0]
+
+
+def code_part(text: str, max_corrections: int = 1) -> bool:
+    """Whether a run of OCR text is a container code with one or two characters cut off: its owner
+    code read only in part (``FU5090926``, a corner post's column whose top rows the detector left
+    out), or its serial cut short (``PJJZ88890``, a far code's characters run together). No plate
+    format reads so, but a generic one takes it: it is the container's print, and its code is
+    looked for around it. An owner code and serial without the check digit are ``code_head``'s.
+
+    Three letters missing (``U1234567``) is not taken: a British trailer plate is a letter and
+    seven digits."""
+    s = "".join(ch for ch in text.upper() if ch in ALNUM)
+    if not CODE_LEN - 2 <= len(s) <= CODE_LEN - 1:
+        return False
+    for classes in ("L" * (len(s) - 8) + CODE_CLASSES[3:], CODE_CLASSES[: len(s)]):
+        if _as_code(s, classes, max_corrections) is not None:
+            return True
+    return False
 
 
 def _mend(code: str, rows: np.ndarray) -> str | None:

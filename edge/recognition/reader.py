@@ -47,7 +47,7 @@ import math
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -58,6 +58,7 @@ from edge.recognition.confidence import ConfidenceModel, ReadEvidence
 from edge.recognition.containers import (
     check_digit,
     code_head,
+    code_part,
     find_container_codes,
     format_code,
     is_size_type,
@@ -134,6 +135,8 @@ CHECK_DIGIT_WIDTH = 96
 CHECK_DIGIT_MIN_CONF = 0.3
 BOX_SIDE = frozenset("I1L|")
 UNCLIP_HEIGHTS = (1.5, 2.1)  # a DB text box's height over its characters' (the unclip grows it)
+CODE_LOOK_GROW = 3  # characters a part of a code is grown by, at each end, to look for the rest
+SAME_TEXT_IOU = 0.5  # two passes' boxes of one text overlap at least this much
 MAX_CHAINS = 512  # a grid of single letters branches at every step; a frame's time is bounded
 # Camera overlays and receipts print a clock or a date; no plate format does. On the raw OCR text
 # (separators kept): HH:MM:SS, or a year-month-day date, with any separator between the fields.
@@ -199,6 +202,20 @@ class Candidate:
         x0, y0 = self.quad.min(axis=0)
         x1, y1 = self.quad.max(axis=0)
         return int(x0), int(y0), math.ceil(x1 - x0), math.ceil(y1 - y0)
+
+
+Rect = tuple[int, int, int, int]
+
+
+@dataclass
+class _CodeLooks:
+    """The closer looks a frame's container print has had, kept for the frame: ``_others`` runs
+    after every pass, with the earlier passes' boxes among its texts, and a look is a detector pass."""
+
+    # check digits looked for beside a serial, by owner code and serial and the serial's box
+    digits: dict[tuple[str, Rect], tuple[TextBox, float] | None] = field(default_factory=dict)
+    # whole codes looked for around a part of one, by the part's box
+    codes: dict[Rect, PlateRead | None] = field(default_factory=dict)
 
 
 def _geo_mean(confs: tuple[float, ...] | list[float]) -> float:
@@ -325,16 +342,16 @@ class PlateReader:
             # finds (half-resolution dev photos: `us` 59.0% -> 70.7%).
             fine_side = min(self.cfg.det_max_side, UPSCALE_MAX * longer)
         boxes, lines, cands = self._pass(img, coarse_side)
-        # A container's check digit looked for beside a serial's box once a frame, not again each pass.
-        digits: dict[tuple[str, tuple[int, int, int, int]], tuple[TextBox, float] | None] = {}
-        others, heads = self._others(boxes, lines, img, digits)
+        # A container's print looked at closer once a frame, not again each pass.
+        looks = _CodeLooks()
+        others, heads = self._others(boxes, lines, img, looks)
         cands = _without_others_print(cands, others, img, heads)
         # A plate at the frame's edge may be cut, or another lane's: no reason to stop looking either
         # (and a lane drops such a read, by the same rule).
         view = (0, 0, img.shape[1], img.shape[0])
         settled = bool(cands) and _convincing(cands[0]) and not cut_by_edge(cands[0].rect, view)
         if far and fine_side > coarse_side * FINER and not settled:
-            boxes, lines, cands, others = self._look_again(img, fine_side, (boxes, lines, cands), digits)
+            boxes, lines, cands, others = self._look_again(img, fine_side, (boxes, lines, cands), looks)
             if still and not (cands and _convincing(cands[0])) and not _is_grey(img):
                 # The detector answers to colour as well as to shape: on the dev photos it found two
                 # plates in a grey copy of the frame that it never found in colour (one then read
@@ -344,7 +361,7 @@ class PlateReader:
                 # exact at 14 / 16 px); on the dev photos it cost 6% of `us`'s summed time.
                 grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
                 for side in (coarse_side, fine_side):
-                    boxes, lines, cands, others = self._look_again(img, side, (boxes, lines, cands), digits, grey)
+                    boxes, lines, cands, others = self._look_again(img, side, (boxes, lines, cands), looks, grey)
                     if cands and _convincing(cands[0]):
                         break
         # The floor is on what the recognizer saw, as configured: a read the syntax finds unlikely
@@ -359,8 +376,7 @@ class PlateReader:
 
     def _look_again(
         self, img: np.ndarray, side: int, seen: tuple[list[TextBox], list[TextLine], list[Candidate]],
-        digits: dict[tuple[str, tuple[int, int, int, int]], tuple[TextBox, float] | None],
-        det_img: np.ndarray | None = None,
+        looks: _CodeLooks, det_img: np.ndarray | None = None,
     ) -> tuple[list[TextBox], list[TextLine], list[Candidate], list[PlateRead]]:
         """One more pass, skipping the places already read, joined with what was seen before; and
         the container codes and ADR plates among all the texts (a code may span both passes')."""
@@ -368,7 +384,7 @@ class PlateReader:
         more_boxes, more_lines, more = self._pass(img, side, skip=[c.rect for c in cands], det_img=det_img)
         boxes, lines, cands = boxes + more_boxes, lines + more_lines, cands + more
         _prefer_large(cands)
-        others, heads = self._others(boxes, lines, img, digits)
+        others, heads = self._others(boxes, lines, img, looks)
         return boxes, lines, _without_others_print(cands, others, img, heads), others
 
     def _pass(
@@ -798,12 +814,12 @@ class PlateReader:
 
     def _others(
         self, boxes: list[TextBox], lines: list[TextLine], img: np.ndarray,
-        digits: dict[tuple[str, tuple[int, int, int, int]], tuple[TextBox, float] | None],
+        looks: _CodeLooks,
     ) -> tuple[list[PlateRead], list[tuple[int, int, int, int]]]:
         """Container codes and ADR plates among all the texts; and where a container's owner code
         and serial were read but no check digit verified them, their place: a container's print all
-        the same, never a plate. ``digits``: the check digits already looked for in this frame, by
-        owner code and serial and the serial's box (a later pass holds the earlier pass's boxes)."""
+        the same, never a plate. ``looks``: the closer looks this frame's container print has had
+        (a later pass holds the earlier pass's boxes)."""
         out: list[PlateRead] = []
         seen: set[str] = set()
         heads: dict[str, list[int]] = {}
@@ -825,16 +841,29 @@ class PlateReader:
                 out.append(self._container_read(code.code, [boxes[j] for j in chain], confs,
                                                 " ".join(lines[j].raw or lines[j].text for j in chain)))
         unverified: list[tuple[int, int, int, int]] = []
+        # A text down a corner post, or the end of a code whose first letters were left out: the
+        # column (or line) is looked at again, longer and closer, for the whole code.
+        partial = [i for i, line in enumerate(lines)
+                   if _partial_code(boxes[i], line.text) and not any(_inside(boxes[i].rect, r.box) for r in out)]
+        for i in partial:
+            rect = boxes[i].rect
+            if rect not in looks.codes:
+                looks.codes[rect] = self._code_around(img, boxes[i], lines[i].text)
+            found = looks.codes[rect]
+            unverified.append(rect)  # the part's own box is the container's print, found or not
+            if found is not None and found.text not in seen:
+                seen.add(found.text)
+                out.append(found)
         for head, chain in heads.items():
-            if any(code.startswith(head) for code in seen):
+            if any(code.startswith(head) for code in seen) or (len(chain) == 1 and chain[0] in partial):
                 continue
             # The check digit in its box, which the detector left out or did not see: looked for
             # beside the serial, and taken only where it is the digit the owner code and serial
             # demand. Where it is not found, nothing is reported, but the place is no plate's.
             key = (head, boxes[chain[-1]].rect)
-            if key not in digits:
-                digits[key] = self._check_digit_beside(img, boxes[chain[-1]], head)
-            digit = digits[key]
+            if key not in looks.digits:
+                looks.digits[key] = self._check_digit_beside(img, boxes[chain[-1]], head)
+            digit = looks.digits[key]
             chain_boxes = [boxes[j] for j in chain]
             if digit is None:
                 unverified.append(_union_rect(chain_boxes))
@@ -877,6 +906,36 @@ class PlateReader:
             kind="container",
         )
 
+    def _code_around(self, img: np.ndarray, box: TextBox, text: str) -> PlateRead | None:
+        """The container code read in a closer look at ``box`` (a text of part of a code), grown
+        by three characters at each end of its line, or down and up its column; None where no code
+        there verifies. The detector leaves out a corner post's top or bottom rows where they are
+        far apart, and reads a tall column as one text whose characters run together; seen
+        closer, the whole column is one text again (``bench.containers``: `VLFU 509092 6`, read
+        `FU5090926` at 640 px)."""
+        x, y, w, h = box.rect
+        vertical = is_vertical(box.quad)
+        pitch = (h if vertical else w) / max(len(text), 1)
+        grow = int(CODE_LOOK_GROW * pitch)
+        rect = (x, y - grow, w, h + 2 * grow) if vertical else (x - grow, y, w + 2 * grow, h)
+        # A column's box may be much wider than its characters (the unclip grows a narrow text's
+        # box, a wall's ribs join it): the characters' pitch bounds the size they are seen at.
+        crop, x0, y0, found = self.closer_look(img, rect, min(w, 2 * pitch) if vertical else h)
+        if not found:
+            return None
+        found.sort(key=lambda b: b.rect[1] if vertical else b.rect[0])
+        reads = self.recognizer.recognize([crop_quad(crop, b.quad) for b in found])
+        # Each text on its own, then all of them in reading order (a column read in two parts).
+        texts = [[k] for k in range(len(found))] + ([list(range(len(found)))] if len(found) > 1 else [])
+        for part in texts:
+            joined = "".join(reads[k].text for k in part)
+            codes = find_container_codes(joined, probs=np.vstack([reads[k].probs for k in part]))
+            if codes:
+                parts = [TextBox(found[k].quad + np.array([x0, y0], np.float32), found[k].score) for k in part]
+                return self._container_read(codes[0].code, parts, [c for k in part for c in reads[k].confs],
+                                            " ".join(reads[k].raw or reads[k].text for k in part))
+        return None
+
     def _check_digit_beside(
         self, img: np.ndarray, serial: TextBox, head: str
     ) -> tuple[TextBox, float] | None:
@@ -893,6 +952,10 @@ class PlateReader:
         want = str(check_digit(head))
         x, y, w, h = serial.rect
         crop, x0, y0, found = self.closer_look(img, (int(x + w - 2 * h), y, int(5 * h), h), serial.height)
+        # The look's margin takes in the line above or below (the owner code, over the serial where
+        # it is printed in two lines); only the serial's row is read, or its characters would be
+        # sorted in among the serial's.
+        found = [b for b in found if _in_row(b.rect, (x - x0, y - y0, w, h))]
         if not found:
             return None
         reads = self.recognizer.recognize([crop_quad(crop, b.quad) for b in found])
@@ -932,6 +995,15 @@ class PlateReader:
                 box = TextBox(np.array([[rx0, ry0], [rx1, ry0], [rx1, ry1], [rx0, ry1]], np.float32), 1.0)
                 return box, line.confs[-1]
         return None
+
+
+def _partial_code(box: TextBox, text: str) -> bool:
+    """Whether ``text`` in ``box`` is a part of a container code that a longer look may complete:
+    a code with characters cut off (``code_part``), or an owner code and serial down a column. A
+    line that reads as either (`IIUZ330992`, Z for 2) is taken for owner code and serial, whose
+    check digit is looked for beside it (``_check_digit_beside``)."""
+    head = code_head(text) is not None
+    return is_vertical(box.quad) if head else code_part(text)
 
 
 def _as_digit(ch: str) -> str | None:
@@ -1050,6 +1122,12 @@ def _inside(rect: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> 
     return _intersection(rect, box) >= 0.5 * rect[2] * rect[3]
 
 
+def _in_row(rect: tuple[int, int, int, int], row: tuple[int, int, int, int]) -> bool:
+    """``rect``'s middle lies within ``row``'s height: a text on the same line, whatever its width."""
+    mid = rect[1] + rect[3] / 2
+    return row[1] <= mid <= row[1] + row[3]
+
+
 def _orange(img: np.ndarray, rect: tuple[int, int, int, int]) -> bool:
     """Whether ``rect`` is mostly the saturated orange of an ADR plate (its black digits aside)."""
     x, y, w, h = rect
@@ -1070,7 +1148,7 @@ def _container_text(rect: tuple[int, int, int, int], text: str, container: tuple
     char = min(cw, ch)  # the code's character height, whether it runs across or down
     dx = max(0, max(px, cx) - min(px + pw, cx + cw))
     dy = max(0, max(py, cy) - min(py + ph, cy + ch))
-    return is_size_type(text) and dx <= 3 * char and dy <= 3 * char
+    return is_size_type(text, misread=True) and dx <= 3 * char and dy <= 3 * char
 
 
 def _reading_chains(
@@ -1088,8 +1166,8 @@ def _reading_chains(
     after: list[list[int]] = []
     for i in range(n):
         xi, yi, wi, hi = rects[i]
-        right: tuple[float, int] | None = None
-        below: tuple[float, int] | None = None
+        right: list[tuple[float, int]] = []
+        below: list[tuple[float, int]] = []
         for j in range(n):
             if j == i or not lines[j].text:
                 continue
@@ -1098,15 +1176,20 @@ def _reading_chains(
             v_overlap = min(yi + hi, yj + hj) - max(yi, yj)
             gap = xj - (xi + wi)
             if v_overlap >= 0.5 * min(hi, hj) and xj >= xi + 0.5 * wi and -0.3 * min(wi, wj) <= gap <= 4 * h:
-                if right is None or gap < right[0]:
-                    right = (gap, j)
+                right.append((gap, j))
                 continue
             drop = yj - (yi + hi)
             h_overlap = min(xi + wi, xj + wj) - max(xi, xj)
             if yj > yi + 0.5 * hi and -0.5 * min(hi, hj) <= drop <= h and (h_overlap > 0 or abs(xj - xi) <= 2 * h):
-                if below is None or drop < below[0]:
-                    below = (drop, j)
-        after.append([nb[1] for nb in (right, below) if nb is not None])
+                below.append((drop, j))
+        # The nearest neighbour each way, and the same text as another pass boxed it: a coarse and
+        # a fine pass box one line twice, and only one of the two may have been read right.
+        nexts: list[int] = []
+        for near in (right, below):
+            if near:
+                first = min(near)[1]
+                nexts += [j for _, j in sorted(near) if j == first or iou(rects[j], rects[first]) > SAME_TEXT_IOU]
+        after.append(nexts)
     chains: list[list[int]] = []
 
     def walk(path: list[int], chars: int) -> None:

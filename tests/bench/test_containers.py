@@ -33,6 +33,24 @@ def test_a_boxed_check_digit_the_detector_leaves_out_is_read_beside_the_serial(
     assert [(r.kind, r.text) for r in reads] == [("container", code)]
 
 
+@pytest.mark.parametrize(("code", "layout", "char_px", "seed"), [
+    # Two lines: the closer look beside the serial took in the owner code above it, whose
+    # characters were sorted in among the serial's, so the boxed digit was never found.
+    ("WAQU3176430", "two lines", 20, 0), ("WAQU3176430", "two lines", 20, 2),
+    # The owner code's O read as 0 twice: no owner code and serial, so the closer look never ran,
+    # and `00DU131263` and the size and type code were plates.
+    ("OODU1312630", "size-type below", 28, 2), ("OODU1312630", "size-type below", 28, 3),
+    # Down a corner post, a column the detector read only in part is looked at again, whole.
+    ("ZZYU0582350", "corner post", 20, 1),
+])
+def test_codes_read_in_part_are_looked_at_again(
+    reader: PlateReader, code: str, layout: str, char_px: int, seed: int
+) -> None:
+    rng = random.Random(seed)
+    frame = in_frame(container_face(code, layout, Painter(None), rng), char_px, rng)
+    assert [(r.kind, r.text) for r in reader.read(frame)] == [("container", code)]
+
+
 def test_a_serial_whose_digit_does_not_verify_is_neither_a_code_nor_a_plate(reader: PlateReader) -> None:
     wrong = "KHXU1393327"  # 0 is the digit KHXU 139332 demands
     assert not is_valid(wrong)

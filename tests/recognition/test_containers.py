@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.recognition.containers import check_digit, find_container_codes, is_size_type, is_valid, parse_adr
+from edge.recognition.containers import (
+    check_digit,
+    code_head,
+    code_part,
+    find_container_codes,
+    is_size_type,
+    is_valid,
+    parse_adr,
+)
 from edge.recognition.ocr import ALNUM
 
 # Published examples: the BIC's own CSQU 305438 3 and BICU 123456 5, and codes quoted as valid in
@@ -42,6 +50,23 @@ def test_codes_found_in_ocr_text_with_confusions_fixed() -> None:
     assert found[0].corrections == 1
     assert find_container_codes("CSQU3054384") == []
     assert [c.code for c in find_container_codes("xx MSKU9070323 yy")] == ["MSKU9070323"]
+
+
+def test_a_category_letter_read_as_its_look_alike() -> None:
+    # YLZJ's J read as I: the category's place takes only U, J or Z, so I is a J there, and the
+    # check digit decides; elsewhere an I stays an I.
+    assert [(c.code, c.corrections) for c in find_container_codes("YLZI5572672")] == [("YLZJ5572672", 1)]
+    assert [c.code for c in find_container_codes("CSQV3054383")] == ["CSQU3054383"]
+    assert find_container_codes("CSQI3054383") == []  # CSQJ 305438 does not give 3
+    assert code_head("CSQI305438") == "CSQJ305438"  # its digit is looked for beside it
+
+
+def test_of_overlapping_codes_only_the_surest_is_found() -> None:
+    # The size and type code after a code: `WGU2821745L` corrected twice (2 to Z, L to 1) verifies
+    # too, by the one chance in ten any window has; two codes cannot share characters.
+    assert is_valid("WGUZ8217451")
+    assert [c.code for c in find_container_codes("BWGU2821745L5G1")] == ["BWGU2821745"]
+    assert [c.code for c in find_container_codes("CSQU3054383 MSKU9070323")] == ["CSQU3054383", "MSKU9070323"]
 
 
 def _probs(text: str, unsure: dict[int, dict[str, float]] | None = None) -> np.ndarray:
@@ -89,6 +114,13 @@ def test_size_and_type_codes(text: str, expected: bool) -> None:
     assert is_size_type(text) is expected
 
 
+def test_a_size_and_type_code_with_its_type_letter_misread() -> None:
+    # G read as C, R as D: no type is so lettered, but beside a container's code that is what it is.
+    assert not is_size_type("22C1") and is_size_type("22C1", misread=True)
+    assert is_size_type("45D1", misread=True)
+    assert not is_size_type("2201", misread=True) and not is_size_type("AB12", misread=True)
+
+
 def test_adr_plate() -> None:
     adr = parse_adr("33", "1203")
     assert adr is not None and adr.text == "33/1203"
@@ -96,3 +128,30 @@ def test_adr_plate() -> None:
     assert parse_adr("33", "12O3") is not None  # O read for 0 in the UN number
     assert parse_adr("ABC", "1203") is None
     assert parse_adr("33", "99999") is None
+
+
+def test_an_owner_code_and_serial_without_their_check_digit() -> None:
+    assert code_head("CSQU 305438") == "CSQU305438"
+    assert code_head("00DU131263") == "OODU131263"  # an owner code's O read as 0, twice
+    assert code_head("CSQU3054383") is None  # ends with the digit: a whole code, or none
+    assert code_head("CSQX305438") is None  # no category
+    assert code_head("C5Q0305438") is None  # three corrections are a guess
+    # Plates read after a line of words (dev photos): no serial has two letters in it, and a digit
+    # in the category's place is no category.
+    assert code_head("DFBRASLIA" + "JGZ3298") is None  # LIAJ G→6 Z→2: a Brazilian plate
+    assert code_head("ACCESSTOINDEPENDENCE" + "1365847") is None  # NCE, 1 for I for J
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("FU5090926", True),  # a corner post read without its top two rows
+    ("TKU4070430", True),
+    ("PJJZ88890", True),  # a far code's serial run together, a digit short
+    ("AUB187052", True),  # a serial's 3 read as B: one correction
+    ("U1234567", False),  # a British trailer plate is a letter and seven digits
+    ("FU509092", False),  # no check digit: not a code's end
+    ("FX5090926", False),  # no category before the serial
+    ("FUB0B0926", False),  # two corrections
+    ("CSQU3054383", False),  # a whole code is no part of one
+])
+def test_a_code_with_characters_cut_off(text: str, expected: bool) -> None:
+    assert code_part(text) is expected

@@ -315,6 +315,20 @@ def test_joining_boxes_for_container_codes_is_bounded() -> None:
     assert all(11 <= len(c) <= 12 for c in chains)  # one letter a box: at least a code's eleven, at most 12
 
 
+def _box(x: int, y: int, w: int, h: int) -> TextBox:
+    return TextBox(np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32), 0.9)
+
+
+def test_a_code_is_joined_from_either_pass_box_of_the_same_line() -> None:
+    # The coarse and the fine pass box the serial twice; the coarse box, misread, is the nearer
+    # below the owner code. Only the fine box's read makes the code (bench.containers: USMZ 111330 7).
+    boxes = [_box(1148, 540, 47, 25), _box(1146, 554, 76, 37), _box(1151, 558, 70, 30)]
+    lines = [TextLine(t, [0.99] * len(t), np.zeros((len(t), 36), np.float32)) for t in ("USMZ", "111337", "1113307")]
+    chains = [[lines[j].text for j in chain] for chain in _reading_chains(boxes, lines, min_chars=10)]
+    assert ["USMZ", "1113307"] in chains
+    assert ["USMZ", "111337"] in chains
+
+
 def test_a_plate_below_a_container_is_still_read(reader: PlateReader) -> None:
     frame, _ = lane_frame("01 A 777 XY", "UZ", plate_h=44, seed=3)
     wall = _container_wall("size and type code below")
