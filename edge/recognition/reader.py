@@ -841,15 +841,18 @@ class PlateReader:
                 out.append(self._container_read(code.code, [boxes[j] for j in chain], confs,
                                                 " ".join(lines[j].raw or lines[j].text for j in chain)))
         unverified: list[tuple[int, int, int, int]] = []
-        # A text down a corner post, or the end of a code whose first letters were left out: the
-        # column (or line) is looked at again, longer and closer, for the whole code.
+        # A code read with characters cut off at either end, or an owner code and serial down a
+        # corner post: the line (or column) is looked at again, longer and closer, for the whole
+        # code; once a frame, whichever pass boxed it.
         partial = [i for i, line in enumerate(lines)
                    if _partial_code(boxes[i], line.text) and not any(_inside(boxes[i].rect, r.box) for r in out)]
         for i in partial:
             rect = boxes[i].rect
-            if rect not in looks.codes:
+            looked = next((r for r in looks.codes if iou(r, rect) > SAME_TEXT_IOU), None)
+            if looked is None:
+                looked = rect
                 looks.codes[rect] = self._code_around(img, boxes[i], lines[i].text)
-            found = looks.codes[rect]
+            found = looks.codes[looked]
             unverified.append(rect)  # the part's own box is the container's print, found or not
             if found is not None and found.text not in seen:
                 seen.add(found.text)
@@ -908,7 +911,7 @@ class PlateReader:
 
     def _code_around(self, img: np.ndarray, box: TextBox, text: str) -> PlateRead | None:
         """The container code read in a closer look at ``box`` (a text of part of a code), grown
-        by three characters at each end of its line, or down and up its column; None where no code
+        by ``CODE_LOOK_GROW`` characters at each end of its line, or up and down its column; None where no code
         there verifies. The detector leaves out a corner post's top or bottom rows where they are
         far apart, and reads a tall column as one text whose characters run together; seen
         closer, the whole column is one text again (``bench.containers``: `VLFU 509092 6`, read
@@ -1122,7 +1125,7 @@ def _inside(rect: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> 
     return _intersection(rect, box) >= 0.5 * rect[2] * rect[3]
 
 
-def _in_row(rect: tuple[int, int, int, int], row: tuple[int, int, int, int]) -> bool:
+def _in_row(rect: Rect, row: Rect) -> bool:
     """``rect``'s middle lies within ``row``'s height: a text on the same line, whatever its width."""
     mid = rect[1] + rect[3] / 2
     return row[1] <= mid <= row[1] + row[3]
