@@ -136,6 +136,7 @@ CHECK_DIGIT_MIN_CONF = 0.3
 BOX_SIDE = frozenset("I1L|")
 UNCLIP_HEIGHTS = (1.5, 2.1)  # a DB text box's height over its characters' (the unclip grows it)
 CODE_LOOK_GROW = 3  # characters a part of a code is grown by, at each end, to look for the rest
+NEXT_LINE_DROP = 0.4  # a line's middle lies this many box heights below the one above it, at least
 SAME_TEXT_IOU = 0.5  # two passes' boxes of one text overlap at least this much
 MAX_CHAINS = 512  # a grid of single letters branches at every step; a frame's time is bounded
 # Camera overlays and receipts print a clock or a date; no plate format does. On the raw OCR text
@@ -1183,7 +1184,10 @@ def _reading_chains(
                 continue
             drop = yj - (yi + hi)
             h_overlap = min(xi + wi, xj + wj) - max(xi, xj)
-            if yj > yi + 0.5 * hi and -0.5 * min(hi, hj) <= drop <= h and (h_overlap > 0 or abs(xj - xi) <= 2 * h):
+            # The next line down by the lines' middles: a small text's boxes, grown by the unclip,
+            # overlap by more than half their height (a two-line code of 14 px characters).
+            lower = (yj + hj / 2) - (yi + hi / 2) >= NEXT_LINE_DROP * h
+            if lower and drop <= h and (h_overlap > 0 or abs(xj - xi) <= 2 * h):
                 below.append((drop, j))
         # The nearest neighbour each way, and the same text as another pass boxed it: a coarse and
         # a fine pass box one line twice, and only one of the two may have been read right.

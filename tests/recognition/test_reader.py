@@ -329,6 +329,14 @@ def test_a_code_is_joined_from_either_pass_box_of_the_same_line() -> None:
     assert ["USMZ", "111337"] in chains
 
 
+def test_a_small_two_line_codes_lines_are_joined_though_their_boxes_overlap() -> None:
+    # 14 px characters: the unclip grows each line's box so that the serial's box starts above the
+    # owner code's middle. Not joined, the serial and its digit were a plate (bench.containers).
+    boxes = [_box(627, 255, 52, 34), _box(625, 271, 90, 41)]
+    lines = [TextLine(t, [0.99] * len(t), np.zeros((len(t), 36), np.float32)) for t in ("CICU", "1953641")]
+    assert [[lines[j].text for j in c] for c in _reading_chains(boxes, lines)] == [["CICU", "1953641"]]
+
+
 def test_a_plate_below_a_container_is_still_read(reader: PlateReader) -> None:
     frame, _ = lane_frame("01 A 777 XY", "UZ", plate_h=44, seed=3)
     wall = _container_wall("size and type code below")
