@@ -148,7 +148,7 @@ def test_an_owner_code_and_serial_without_their_check_digit() -> None:
     ("PJJZ88890", True),  # a far code's serial run together, a digit short
     ("AUB187052", True),  # a serial's 3 read as B: one correction
     ("U1234567", False),  # a British trailer plate is a letter and seven digits
-    ("FU509092", False),  # no check digit: not a code's end
+    ("FU509092", False),  # three characters cut off: too little left to tell
     ("FX5090926", False),  # no category before the serial
     ("FUB0B0926", False),  # two corrections
     ("CSQU3054383", False),  # a whole code is no part of one
