@@ -196,6 +196,24 @@ def code_part(text: str, max_corrections: int = 1) -> bool:
     return False
 
 
+def code_piece(text: str, min_chars: int = 3, max_corrections: int = 1) -> bool:
+    """Whether a run of OCR text fits somewhere inside a container code: letters of the owner code,
+    the category in its place, digits of the serial (``XWO``, ``ZU12``, ``4070430``). Only for a
+    column of text, which no plate is: a corner post's rows are often found in pieces."""
+    s = "".join(ch for ch in text.upper() if ch in ALNUM)
+    if not min_chars <= len(s) <= CODE_LEN:
+        return False
+    for start in range(CODE_LEN - len(s) + 1):
+        classes = CODE_CLASSES[start : start + len(s)]
+        coerced = _coerce(s, classes)
+        if coerced is None or coerced[1] > max_corrections:
+            continue
+        if start <= 3 < start + len(s) and coerced[0][3 - start] not in CATEGORIES:
+            continue
+        return True
+    return False
+
+
 def _mend(code: str, rows: np.ndarray) -> str | None:
     """The one single-character change, among the recognizer's plausible second choices, that makes
     the check digit verify; None when there is none or more than one."""

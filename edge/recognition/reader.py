@@ -59,6 +59,7 @@ from edge.recognition.containers import (
     check_digit,
     code_head,
     code_part,
+    code_piece,
     find_container_codes,
     format_code,
     is_size_type,
@@ -920,7 +921,9 @@ class PlateReader:
         x, y, w, h = box.rect
         vertical = is_vertical(box.quad)
         pitch = (h if vertical else w) / max(len(text), 1)
-        grow = int(CODE_LOOK_GROW * pitch)
+        # A column's piece may be the top or the bottom of the code: the look takes in as many rows
+        # as are missing, each way.
+        grow = int(max(CODE_LOOK_GROW, CODE_CHARS - len(text) if vertical else 0) * pitch)
         rect = (x, y - grow, w, h + 2 * grow) if vertical else (x - grow, y, w + 2 * grow, h)
         # A column's box may be much wider than its characters (the unclip grows a narrow text's
         # box, a wall's ribs join it): the characters' pitch bounds the size they are seen at.
@@ -1003,11 +1006,13 @@ class PlateReader:
 
 def _partial_code(box: TextBox, text: str) -> bool:
     """Whether ``text`` in ``box`` is a part of a container code that a longer look may complete:
-    a code with characters cut off (``code_part``), or an owner code and serial down a column. A
-    line that reads as either (`IIUZ330992`, Z for 2) is taken for owner code and serial, whose
-    check digit is looked for beside it (``_check_digit_beside``)."""
-    head = code_head(text) is not None
-    return is_vertical(box.quad) if head else code_part(text)
+    a code with characters cut off (``code_part``), or any piece of a code down a column
+    (``code_piece``: a corner post's rows found in pieces). A line that reads as either an owner
+    code and serial or a code cut off (`IIUZ330992`, Z for 2) is taken for owner code and serial,
+    whose check digit is looked for beside it (``_check_digit_beside``)."""
+    if is_vertical(box.quad):
+        return code_head(text) is not None or code_piece(text)
+    return code_head(text) is None and code_part(text)
 
 
 def _as_digit(ch: str) -> str | None:

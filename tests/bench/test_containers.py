@@ -51,6 +51,15 @@ def test_codes_read_in_part_are_looked_at_again(
     assert [(r.kind, r.text) for r in reader.read(frame)] == [("container", code)]
 
 
+def test_a_corner_post_read_in_pieces_gives_no_plate(reader: PlateReader) -> None:
+    # The detector found the column in pieces (`044440`, and rows run together as `850D888444`),
+    # both reported as plates. Pieces of a code down a column are looked at again, whole; where the
+    # code still does not verify, they are the container's print all the same.
+    rng = random.Random(0)
+    frame = in_frame(container_face("QUZJ9664440", "corner post", Painter(None), rng), 20, rng)
+    assert [r.text for r in reader.read(frame) if r.kind == "plate"] == []
+
+
 def test_a_serial_whose_digit_does_not_verify_is_neither_a_code_nor_a_plate(reader: PlateReader) -> None:
     wrong = "KHXU1393327"  # 0 is the digit KHXU 139332 demands
     assert not is_valid(wrong)

@@ -11,6 +11,7 @@ from edge.recognition.containers import (
     check_digit,
     code_head,
     code_part,
+    code_piece,
     find_container_codes,
     is_size_type,
     is_valid,
@@ -155,3 +156,17 @@ def test_an_owner_code_and_serial_without_their_check_digit() -> None:
 ])
 def test_a_code_with_characters_cut_off(text: str, expected: bool) -> None:
     assert code_part(text) is expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("XWO", True),  # a corner post's top rows
+    ("ZU12", True),  # the category in its place, then the serial
+    ("4070430", True),  # serial and check digit
+    ("XWOJ1327165", True),  # the whole code is a piece of itself
+    ("65", False),  # too little to tell
+    ("X12", False),  # two corrections wherever it is put
+    ("ABX1", False),  # the fourth character of an owner code is its category
+    ("P33M00MM", False),
+])
+def test_a_piece_of_a_code(text: str, expected: bool) -> None:
+    assert code_piece(text) is expected
