@@ -66,6 +66,11 @@ def format_code(code: str) -> str:
     return f"{code[:4]} {code[4:10]} {code[10]}"
 
 
+def _alnum(text: str) -> str:
+    """``text`` as the code's characters alone: upper case, spaces, dashes and stray marks dropped."""
+    return "".join(ch for ch in text.upper() if ch in ALNUM)
+
+
 def _coerce(text: str, classes: str) -> tuple[str, int] | None:
     """Force ``text`` into a class pattern (``L`` letter, ``D`` digit); count the corrections."""
     out: list[str] = []
@@ -170,7 +175,7 @@ def code_head(text: str, max_corrections: int = 2) -> str | None:
 
     Ends with, not holds: the digit must come right after the serial, where the reader looks for it.
     """
-    s = "".join(ch for ch in text.upper() if ch in ALNUM)
+    s = _alnum(text)
     if len(s) < 10:
         return None
     # A serial of two digits read as letters is a plate's letters more likely than a serial.
@@ -187,7 +192,7 @@ def code_part(text: str, max_corrections: int = 1) -> bool:
 
     Three letters missing (``U1234567``) is not taken: a British trailer plate is a letter and
     seven digits."""
-    s = "".join(ch for ch in text.upper() if ch in ALNUM)
+    s = _alnum(text)
     if not CODE_LEN - 2 <= len(s) <= CODE_LEN - 1:
         return False
     for classes in ("L" * (len(s) - 8) + CODE_CLASSES[3:], CODE_CLASSES[: len(s)]):
@@ -200,7 +205,7 @@ def code_piece(text: str, min_chars: int = 3, max_corrections: int = 1) -> bool:
     """Whether a run of OCR text fits somewhere inside a container code: letters of the owner code,
     the category in its place, digits of the serial (``XWO``, ``ZU12``, ``4070430``). Only for a
     column of text, which no plate is: a corner post's rows are often found in pieces."""
-    s = "".join(ch for ch in text.upper() if ch in ALNUM)
+    s = _alnum(text)
     if not min_chars <= len(s) <= CODE_LEN:
         return False
     for start in range(CODE_LEN - len(s) + 1):

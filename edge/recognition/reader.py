@@ -839,9 +839,7 @@ class PlateReader:
                 if code.code in seen:
                     continue
                 seen.add(code.code)
-                confs = [c for j in chain for c in lines[j].confs]
-                out.append(self._container_read(code.code, [boxes[j] for j in chain], confs,
-                                                " ".join(lines[j].raw or lines[j].text for j in chain)))
+                out.append(self._container_read(code.code, [boxes[j] for j in chain], [lines[j] for j in chain]))
         unverified: list[tuple[int, int, int, int]] = []
         # A code read with characters cut off at either end, or an owner code and serial down a
         # corner post: the line (or column) is looked at again, longer and closer, for the whole
@@ -875,9 +873,8 @@ class PlateReader:
                 continue
             verified = head + str(check_digit(head))
             seen.add(verified)
-            confs = [c for j in chain for c in lines[j].confs] + [digit[1]]
-            out.append(self._container_read(verified, [*chain_boxes, digit[0]], confs,
-                                            " ".join(lines[j].raw or lines[j].text for j in chain)))
+            out.append(self._container_read(verified, [*chain_boxes, digit[0]], [lines[j] for j in chain],
+                                            digit_conf=digit[1]))
         for i in range(len(boxes)):
             for j in range(len(boxes)):
                 if i == j or not _stacked(boxes[i], boxes[j], loose=True):
@@ -900,14 +897,19 @@ class PlateReader:
         return out, unverified
 
     @staticmethod
-    def _container_read(code: str, parts: list[TextBox], confs: list[float], raw: str) -> PlateRead:
+    def _container_read(
+        code: str, parts: list[TextBox], lines: list[TextLine], digit_conf: float | None = None
+    ) -> PlateRead:
+        """A container code read in ``lines`` (boxed by ``parts``); ``digit_conf``: its check digit's
+        confidence, where the digit was read apart from them."""
+        confs = [c for line in lines for c in line.confs] + ([digit_conf] if digit_conf is not None else [])
         return PlateRead(
             text=code,
             confidence=round(_geo_mean(confs), 4),
             box=_union_rect(parts),
             display=format_code(code),
             syntax="iso6346",
-            raw_text=raw,
+            raw_text=" ".join(line.raw or line.text for line in lines),
             kind="container",
         )
 
@@ -939,8 +941,7 @@ class PlateReader:
             codes = find_container_codes(joined, probs=np.vstack([reads[k].probs for k in part]))
             if codes:
                 parts = [TextBox(found[k].quad + np.array([x0, y0], np.float32), found[k].score) for k in part]
-                return self._container_read(codes[0].code, parts, [c for k in part for c in reads[k].confs],
-                                            " ".join(reads[k].raw or reads[k].text for k in part))
+                return self._container_read(codes[0].code, parts, [reads[k] for k in part])
         return None
 
     def _check_digit_beside(
