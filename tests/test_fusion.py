@@ -157,6 +157,39 @@ def test_each_container_is_reported_once_from_its_best_frame() -> None:
     ]
 
 
+def test_a_codes_chance_verifying_misread_is_not_a_second_container() -> None:
+    # CSQU3054399 verifies too (a check digit catches most misreads, not all): read once, in the
+    # middle of CSQU3054383's reads, it is that container misread, not one more that HQ must look for.
+    lane = CrossingAssembler("uz-01", "lane1", CROSSING, has_scale=True, voter_factory=PlateVoter,
+                             camera_roles={"front": "front", "side": "container"})
+    lane.vehicle_on(100.0)
+    for i in range(5):
+        lane.add_read(read("CSQU3054383" if i != 2 else "CSQU3054399", 101.0 + i * 0.2, conf=0.9,
+                           camera="side", kind="container"))
+    lane.vehicle_off(104.0)
+    (event,) = lane.tick(106.0)
+    (only,) = event.payload()["containers"]
+    assert only["code"] == "CSQU3054383" and only["valid"] is True
+    assert only["confidence"] == 0.72  # 0.9, less the misread frame's share of the crossing
+
+
+def test_two_containers_with_neighbouring_serials_are_both_reported() -> None:
+    # Serials 305438 and 305439 on one chassis: seen one after the other by one camera, and in the
+    # same frames by another, they are two containers however alike their codes.
+    for frames in (
+        [("CSQU3054383", 101.0 + i * 0.2) for i in range(4)] + [("CSQU3054399", 102.0 + i * 0.2) for i in range(2)],
+        [(code, 101.0 + i * 0.2) for i in range(4) for code in ("CSQU3054383", "CSQU3054399")][:-1],
+    ):
+        lane = CrossingAssembler("uz-01", "lane1", CROSSING, has_scale=True, voter_factory=PlateVoter,
+                                 camera_roles={"front": "front", "side": "container"})
+        lane.vehicle_on(100.0)
+        for code, t in frames:
+            lane.add_read(read(code, t, camera="side", kind="container"))
+        lane.vehicle_off(104.0)
+        (event,) = lane.tick(106.0)
+        assert [c["code"] for c in event.payload()["containers"]] == ["CSQU3054383", "CSQU3054399"]
+
+
 def test_flush_on_shutdown_keeps_the_crossing_in_progress() -> None:
     lane = scale_lane()
     lane.vehicle_on(100.0)

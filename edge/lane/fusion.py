@@ -25,6 +25,7 @@ from edge.config import CrossingSection
 from edge.events import VehicleEvent, iso_time
 from edge.recognition.containers import is_valid as iso6346_valid
 from edge.recognition.types import PlateRead
+from edge.recognition.voting import vote_codes
 
 log = logging.getLogger(__name__)
 
@@ -206,15 +207,15 @@ class CrossingAssembler:
     def _finish(self, cur: _Crossing, left_at: float) -> VehicleEvent:
         self.crossings += 1
         plate, trailer, per_camera = self._fuse(cur)
-        # Each container code and each orange plate ("hazard/UN") once, as its most confident read.
-        containers: dict[str, dict[str, Any]] = {}
+        # Each container code once, as its most confident read, less any chance-verifying misread
+        # of it (vote_codes); each orange plate ("hazard/UN") once, as its most confident read.
+        containers = [
+            {"code": r.text, "valid": iso6346_valid(r.text), "confidence": conf, "camera": r.camera}
+            for r, conf, _ in vote_codes(r for r, _role in cur.reads if r.kind == "container")
+        ]
         adr: dict[str, dict[str, Any]] = {}
         for r, _role in cur.reads:
-            if r.kind == "container":
-                entry = {"code": r.text, "valid": iso6346_valid(r.text), "confidence": round(r.confidence, 4),
-                         "camera": r.camera}
-                _keep_most_confident(containers, r.text, entry)
-            elif (parts := r.hazard_un) is not None:
+            if (parts := r.hazard_un) is not None:
                 entry = {"hazard": parts[0], "un": parts[1], "confidence": round(r.confidence, 4), "camera": r.camera}
                 _keep_most_confident(adr, r.text, entry)
         self._store_crops(plate, trailer)
@@ -227,7 +228,7 @@ class CrossingAssembler:
             plate=plate,
             reads=per_camera,
             trailer_plate=trailer,
-            containers=list(containers.values()),
+            containers=containers,
             adr=list(adr.values()),
             weighing=weighing_payload(cur.weighing, cur.record_id) if cur.weighing else None,
             models=dict(self._models),
@@ -323,7 +324,7 @@ def _plate_payload(voter: Voter | None) -> dict[str, Any] | None:
 
 
 def _keep_most_confident(kept: dict[str, dict[str, Any]], key: str, entry: dict[str, Any]) -> None:
-    """A code read in many frames is reported once, from the frame that read it best (its camera
+    """A plate read in many frames is reported once, from the frame that read it best (its camera
     and confidence belong together)."""
     if key not in kept or entry["confidence"] > kept[key]["confidence"]:
         kept[key] = entry

@@ -107,6 +107,15 @@ def test_each_track_of_a_kind_is_voted_on_by_itself() -> None:
     assert best is not None and best[0].text == "CSQU3054383"
 
 
+def test_containers_come_in_the_order_they_passed_less_chance_misreads() -> None:
+    v = PlateVoter()
+    seen = [("MSKU1234565", 1.0), ("CSQU3054383", 2.0), ("CSQU3054383", 2.2), ("CSQU3054399", 2.4),
+            ("CSQU3054383", 2.6), ("CSQU3054383", 2.8)]
+    for seq, (code, t) in enumerate(seen):
+        v.add(replace(_read(code, 0.8, seq, kind="container"), timestamp=t))
+    assert [(r.text, frames) for r, _, frames in v.each("container")] == [("MSKU1234565", 1), ("CSQU3054383", 5)]
+
+
 def test_a_frame_that_read_the_country_code_names_the_crossings_country() -> None:
     # A Polish truck approaching: its far frames read WA12345 surely but its band's PL too small,
     # so the format alone named it Danish; one near frame read the code.
