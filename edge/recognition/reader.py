@@ -53,9 +53,11 @@ import cv2
 import numpy as np
 
 from edge.config import RecognitionSection
-from edge.recognition.alphabet import DIGITS, LETTERS
+from edge.recognition.alphabet import ALNUM, DIGITS, LETTERS
 from edge.recognition.confidence import ConfidenceModel, ReadEvidence
 from edge.recognition.containers import (
+    CODE_LEN,
+    ContainerCode,
     check_digit,
     code_head,
     code_part,
@@ -136,6 +138,7 @@ CHECK_DIGIT_WIDTH = 96
 CHECK_DIGIT_MIN_CONF = 0.3
 BOX_SIDE = frozenset("I1L|")
 UNCLIP_HEIGHTS = (1.5, 2.1)  # a DB text box's height over its characters' (the unclip grows it)
+COLUMN_CHARS = 3  # characters down a box that make it a column of text, never a plate (``_column``)
 CODE_LOOK_GROW = 3  # characters a part of a code is grown by, at each end, to look for the rest
 NEXT_LINE_DROP = 0.4  # a line's middle lies this many box heights below the one above it, at least
 SAME_TEXT_IOU = 0.5  # two passes' boxes of one text overlap at least this much
@@ -486,7 +489,7 @@ class PlateReader:
                 # Read before, and here only to be joined: its characters, without its own readings.
                 lines[k] = self._plate_chars(lines[k], crop, _span_in(box.quad, bands[k]), script)[0]
                 continue
-            if latin_text(k):
+            if latin_text(k) or _column(box, lines[k]):
                 continue
             banded: bool | None = None
             if colour and looked[k]:
@@ -836,7 +839,7 @@ class PlateReader:
             if not codes and (head := code_head(joined)) is not None:
                 heads.setdefault(head, chain)
             for code in codes:
-                if code.code in seen:
+                if code.code in seen or _digit_from_line_below(code, chain, boxes, lines):
                     continue
                 seen.add(code.code)
                 out.append(self._container_read(code.code, [boxes[j] for j in chain], [lines[j] for j in chain]))
@@ -956,7 +959,9 @@ class PlateReader:
         serial's last characters (``70``) or apart. Where the detector sees no text in the box (a
         boxed 0 is a ring in a frame), the place right of the serial is read on its own, cut to
         the characters' rows so that the box's top and bottom are left out; a boxed 0 then reads
-        as D or O, which the check digit's place turns into 0."""
+        as D or O, which the check digit's place turns into 0. Where that cut still takes in the
+        box's sides (the box's height is a guess from the line's), the box's inside is found in
+        the ink and read alone (``_box_inside``)."""
         want = str(check_digit(head))
         x, y, w, h = serial.rect
         crop, x0, y0, found = self.closer_look(img, (int(x + w - 2 * h), y, int(5 * h), h), serial.height)
@@ -1002,7 +1007,72 @@ class PlateReader:
             if _as_digit(ch) == want and line.confs[-1] >= CHECK_DIGIT_MIN_CONF:
                 box = TextBox(np.array([[rx0, ry0], [rx1, ry0], [rx1, ry1], [rx0, ry1]], np.float32), 1.0)
                 return box, line.confs[-1]
+        # The box's sides read as part of its digit wherever the cut takes them in (a boxed 1 as D):
+        # the inside of the box alone, found as the hole its ink encloses, is read last.
+        char_lo, char_hi = line_box.height / UNCLIP_HEIGHTS[-1], line_box.height / UNCLIP_HEIGHTS[0]
+        region = (int(cx), int(mid - 1.1 * char_hi), int(2.8 * char_hi), int(2.2 * char_hi))
+        inside = _box_inside(img, region, min_height=char_lo, text=line_box.rect)
+        if inside is None:
+            return None
+        crop, (bx, by, bw, bh) = inside
+        line = self.recognizer.recognize([crop], min_width=CHECK_DIGIT_WIDTH)[0]
+        if _as_digit(line.text) == want and line.confs[0] >= CHECK_DIGIT_MIN_CONF:
+            box = TextBox(np.array([[bx, by], [bx + bw, by], [bx + bw, by + bh], [bx, by + bh]], np.float32), 1.0)
+            return box, line.confs[0]
         return None
+
+
+def _digit_from_line_below(code: ContainerCode, chain: list[int], boxes: list[TextBox], lines: list[TextLine]) -> bool:
+    """Whether ``code``, found in the texts ``chain`` joined, takes its check digit from the start
+    of a longer text below its serial: the size and type code under it (`45G1`), whose first digit
+    verifies one head in ten, misread heads included (`JJCU 159964 5`, its boxed digit unseen, gave
+    `JJCU1599644`). A digit below the serial is a corner post's row, a text of its own."""
+    owners = [j for j in chain for ch in lines[j].text.upper() if ch in ALNUM]
+    serial, digit = owners[code.start + CODE_LEN - 2], owners[code.start + CODE_LEN - 1]
+    return (digit != serial and not _in_row(boxes[digit].rect, boxes[serial].rect)
+            and sum(ch in ALNUM for ch in lines[digit].text.upper()) > 1)
+
+
+def _box_inside(
+    img: np.ndarray, region: Rect, min_height: float, text: Rect
+) -> tuple[np.ndarray, Rect] | None:
+    """The inside of the largest box drawn in ``region`` of ``img`` (a check digit's box), at least
+    ``min_height`` tall: cut clear of the box's sides and padded with its ground, as the recognizer
+    reads a character best; with its place in ``img``. None where ``region`` holds no such box.
+    Ink and paint are told apart as in ``text``, a line of the same print (Otsu's split, the ink
+    the lesser part): the region may take in what lies beyond the container's edge."""
+    sample = _clipped(img, text)
+    x0, y0, x1, y1 = _bounds(img, region)
+    if sample is None or x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    level, split = cv2.threshold(cv2.cvtColor(sample, cv2.COLOR_BGR2GRAY), 0, 255,
+                                 cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    dark_ink = float((split > 0).mean()) > 0.5
+    grey = cv2.cvtColor(img[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+    ink = ((grey <= level) if dark_ink else (grey > level)).astype(np.uint8) * 255
+    contours, hierarchy = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    holes = [cv2.boundingRect(c) for c, links in zip(contours, hierarchy[0], strict=True) if links[3] >= 0] \
+        if hierarchy is not None else []
+    holes = [r for r in holes if r[3] >= min_height and r[2] >= 0.3 * r[3]]
+    if not holes:
+        return None
+    hx, hy, hw, hh = max(holes, key=lambda r: r[2] * r[3])
+    inset = max(2, round(0.07 * hh))  # the sides' blurred edge, which reads as a 0 around the digit
+    inner = img[y0 + hy + inset : y0 + hy + hh - inset, x0 + hx + inset : x0 + hx + hw - inset]
+    if inner.shape[0] < 4 or inner.shape[1] < 2:
+        return None
+    ground = [int(v) for v in np.median(inner.reshape(-1, 3), axis=0)]
+    pad = max(2, round(0.2 * hh))
+    crop = cv2.copyMakeBorder(inner, pad, pad, 2 * pad, 2 * pad, cv2.BORDER_CONSTANT, value=ground)
+    return crop, (x0 + hx, y0 + hy, hw, hh)
+
+
+def _column(box: TextBox, line: TextLine) -> bool:
+    """Whether ``line`` runs down ``box``, several characters one under another (a container's
+    corner post, a sign's lettering): never a plate, whose characters stand side by side. The
+    recognizer reads a column turned a quarter, and a misread one fits a plate format as well as a
+    line does (`018U668940` of the corner post `OTBU 668940 2`, its 2 lost)."""
+    return is_vertical(box.quad) and len(line.text) >= COLUMN_CHARS
 
 
 def _partial_code(box: TextBox, text: str) -> bool:
@@ -1138,12 +1208,23 @@ def _in_row(rect: Rect, row: Rect) -> bool:
     return row[1] <= mid <= row[1] + row[3]
 
 
-def _orange(img: np.ndarray, rect: tuple[int, int, int, int]) -> bool:
-    """Whether ``rect`` is mostly the saturated orange of an ADR plate (its black digits aside)."""
+def _bounds(img: np.ndarray, rect: Rect) -> tuple[int, int, int, int]:
+    """``rect`` (x, y, w, h) as the corners (x0, y0, x1, y1) of its part inside ``img``."""
     x, y, w, h = rect
     fh, fw = img.shape[:2]
-    crop = img[max(0, y) : min(fh, y + h), max(0, x) : min(fw, x + w)]
-    if crop.size == 0:
+    return max(0, x), max(0, y), min(fw, x + w), min(fh, y + h)
+
+
+def _clipped(img: np.ndarray, rect: Rect) -> np.ndarray | None:
+    """The part of ``img`` inside ``rect``; None where there is none."""
+    x0, y0, x1, y1 = _bounds(img, rect)
+    return img[y0:y1, x0:x1] if x1 > x0 and y1 > y0 else None
+
+
+def _orange(img: np.ndarray, rect: tuple[int, int, int, int]) -> bool:
+    """Whether ``rect`` is mostly the saturated orange of an ADR plate (its black digits aside)."""
+    crop = _clipped(img, rect)
+    if crop is None:
         return False
     hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)
     orange = (hsv[..., 0] >= 5) & (hsv[..., 0] <= 25) & (hsv[..., 1] >= 120) & (hsv[..., 2] >= 80)

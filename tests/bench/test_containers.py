@@ -51,6 +51,17 @@ def test_codes_read_in_part_are_looked_at_again(
     assert [(r.kind, r.text) for r in reader.read(frame)] == [("container", code)]
 
 
+@pytest.mark.parametrize(("code", "seed"), [("DTQU5346474", 0), ("DTQU5346474", 4), ("DTQU5346474", 2),
+                                         ("OTBU6689402", 5)])
+def test_a_column_is_never_a_plate(reader: PlateReader, code: str, seed: int) -> None:
+    # A corner post's column, read turned a quarter and misread, fitted a plate format: reported as
+    # a plate (`DTOU444`, `CE50`), and where it was the frame's best plate the finer pass skipped
+    # the column's place as read, so the code was never found (seeds 0 and 4).
+    rng = random.Random(seed)
+    frame = in_frame(container_face(code, "corner post", Painter(None), rng), 20, rng)
+    assert [(r.kind, r.text) for r in reader.read(frame)] == [("container", code)]
+
+
 def test_a_corner_post_read_in_pieces_gives_no_plate(reader: PlateReader) -> None:
     # The detector found the column in pieces (`044440`, and rows run together as `850D888444`),
     # both reported as plates. Pieces of a code down a column are looked at again, whole; where the
