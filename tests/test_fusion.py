@@ -174,17 +174,20 @@ def test_a_codes_chance_verifying_misread_is_not_a_second_container() -> None:
 
 
 def test_two_containers_with_neighbouring_serials_are_both_reported() -> None:
-    # Serials 305438 and 305439 on one chassis: seen one after the other by one camera, and in the
-    # same frames by another, they are two containers however alike their codes.
+    # Serials 305438 and 305439 on one chassis: seen one after the other by one camera, in the same
+    # frames by another, or by two cameras at once (the side and the doors), they are two
+    # containers however alike their codes.
     for frames in (
-        [("CSQU3054383", 101.0 + i * 0.2) for i in range(4)] + [("CSQU3054399", 102.0 + i * 0.2) for i in range(2)],
-        [(code, 101.0 + i * 0.2) for i in range(4) for code in ("CSQU3054383", "CSQU3054399")][:-1],
+        [("CSQU3054383", 101.0 + i * 0.2, "side") for i in range(4)]
+        + [("CSQU3054399", 102.0 + i * 0.2, "side") for i in range(2)],
+        [(code, 101.0 + i * 0.2, "side") for i in range(4) for code in ("CSQU3054383", "CSQU3054399")][:-1],
+        [("CSQU3054383", 101.0 + i * 0.2, "side") for i in range(4)] + [("CSQU3054399", 101.3, "rear")],
     ):
         lane = CrossingAssembler("uz-01", "lane1", CROSSING, has_scale=True, voter_factory=PlateVoter,
-                                 camera_roles={"front": "front", "side": "container"})
+                                 camera_roles={"front": "front", "side": "container", "rear": "container"})
         lane.vehicle_on(100.0)
-        for code, t in frames:
-            lane.add_read(read(code, t, camera="side", kind="container"))
+        for code, t, camera in frames:
+            lane.add_read(read(code, t, camera=camera, kind="container"))
         lane.vehicle_off(104.0)
         (event,) = lane.tick(106.0)
         assert [c["code"] for c in event.payload()["containers"]] == ["CSQU3054383", "CSQU3054399"]

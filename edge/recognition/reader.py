@@ -957,11 +957,10 @@ class PlateReader:
         A closer look at the serial's end finds where its last digits are (a far line's first box
         is often much larger than its text) and, often, the digit's box of its own, with the
         serial's last characters (``70``) or apart. Where the detector sees no text in the box (a
-        boxed 0 is a ring in a frame), the place right of the serial is read on its own, cut to
-        the characters' rows so that the box's top and bottom are left out; a boxed 0 then reads
-        as D or O, which the check digit's place turns into 0. Where that cut still takes in the
-        box's sides (the box's height is a guess from the line's), the box's inside is found in
-        the ink and read alone (``_box_inside``)."""
+        boxed 0 is a ring in a frame), the box is found in the ink right of the serial and its
+        inside read alone (``_box_inside``): read with its sides, a boxed 1 is a D, which the check
+        digit's place would take for a 0. Where no box is found there, the place is read cut to
+        the characters' rows, so that a box's top and bottom are left out."""
         want = str(check_digit(head))
         x, y, w, h = serial.rect
         crop, x0, y0, found = self.closer_look(img, (int(x + w - 2 * h), y, int(5 * h), h), serial.height)
@@ -990,11 +989,23 @@ class PlateReader:
         if after:
             _, ch, conf, box = after[0]
             return (box, conf) if _as_digit(ch) == want and conf >= CHECK_DIGIT_MIN_CONF else None
-        # Nothing found after the serial: read the place where its digit is painted. A text box is
-        # 1.5 to 2.1 times as tall as its characters, so both are tried; the digit must be the one
-        # the check demands either way.
+        # Nothing found after the serial: the digit's box is looked for right of it, and its inside
+        # alone read (the box's sides read as part of its digit wherever a cut takes them in: a
+        # boxed 1 as D, which the check digit's place turns into 0). A digit read there decides.
         cx, _, _, line_box = chars[last]
         mid = float(line_box.quad[:, 1].mean())
+        char_lo, char_hi = line_box.height / UNCLIP_HEIGHTS[-1], line_box.height / UNCLIP_HEIGHTS[0]
+        region = (int(cx), int(mid - 1.1 * char_hi), int(2.8 * char_hi), int(2.2 * char_hi))
+        inside = _box_inside(img, region, min_height=char_lo, text=line_box.rect)
+        if inside is not None:
+            crop, (bx, by, bw, bh) = inside
+            line = self.recognizer.recognize([crop], min_width=CHECK_DIGIT_WIDTH)[0]
+            if len(line.text) == 1 and line.text in DIGITS and line.confs[0] >= CHECK_DIGIT_MIN_CONF:
+                box = TextBox(np.array([[bx, by], [bx + bw, by], [bx + bw, by + bh], [bx, by + bh]], np.float32), 1.0)
+                return (box, line.confs[0]) if line.text == want else None
+        # No box found, or nothing read in it: the place where the digit is painted is read. A text
+        # box is 1.5 to 2.1 times as tall as its characters, so both are tried; the digit must be the
+        # one the check demands either way.
         fh, fw = img.shape[:2]
         for ratio in UNCLIP_HEIGHTS:
             char_h = line_box.height / ratio
@@ -1007,18 +1018,6 @@ class PlateReader:
             if _as_digit(ch) == want and line.confs[-1] >= CHECK_DIGIT_MIN_CONF:
                 box = TextBox(np.array([[rx0, ry0], [rx1, ry0], [rx1, ry1], [rx0, ry1]], np.float32), 1.0)
                 return box, line.confs[-1]
-        # The box's sides read as part of its digit wherever the cut takes them in (a boxed 1 as D):
-        # the inside of the box alone, found as the hole its ink encloses, is read last.
-        char_lo, char_hi = line_box.height / UNCLIP_HEIGHTS[-1], line_box.height / UNCLIP_HEIGHTS[0]
-        region = (int(cx), int(mid - 1.1 * char_hi), int(2.8 * char_hi), int(2.2 * char_hi))
-        inside = _box_inside(img, region, min_height=char_lo, text=line_box.rect)
-        if inside is None:
-            return None
-        crop, (bx, by, bw, bh) = inside
-        line = self.recognizer.recognize([crop], min_width=CHECK_DIGIT_WIDTH)[0]
-        if _as_digit(line.text) == want and line.confs[0] >= CHECK_DIGIT_MIN_CONF:
-            box = TextBox(np.array([[bx, by], [bx + bw, by], [bx + bw, by + bh], [bx, by + bh]], np.float32), 1.0)
-            return box, line.confs[0]
         return None
 
 

@@ -143,9 +143,10 @@ def vote_codes(reads: Iterable[PlateRead]) -> list[tuple[PlateRead, float, int]]
     merge them. What tells them apart is when they were seen: two containers are seen in the same
     frames, or one after the other, while a misread comes in the middle of the reads of its code.
     So a code is taken for another's misread where it differs from it in at most two characters,
-    was read in fewer frames, never in a frame that also read the other, and only between the
-    other's first and last reads. Its frames count for the code it misread and lower that code's
-    confidence, by the share of the crossing's confidence that they hold.
+    was read in fewer frames, never in a frame that also read the other, and only by cameras that
+    were reading the other at the time (between their first and last reads of it). Its frames
+    count for the code it misread and lower that code's confidence, by the share of the
+    crossing's confidence that they hold.
     """
     by_code: dict[str, list[PlateRead]] = defaultdict(list)
     for r in reads:
@@ -157,15 +158,20 @@ def vote_codes(reads: Iterable[PlateRead]) -> list[tuple[PlateRead, float, int]]
     def weight(code: str) -> float:
         return sum(r.confidence for r in by_code[code])
 
+    def while_read(mine: list[PlateRead], theirs: list[PlateRead]) -> bool:
+        for camera in {r.camera for r in mine}:
+            seen = [r.timestamp for r in theirs if r.camera == camera]
+            if not seen or not all(min(seen) <= r.timestamp <= max(seen) for r in mine if r.camera == camera):
+                return False
+        return True
+
     def misread_of(code: str, other: str) -> bool:
-        mine, theirs = by_code[code], by_code[other]
         return (
             len(code) == len(other)
             and sum(a != b for a, b in zip(code, other, strict=True)) <= 2
             and len(frames(code)) < len(frames(other))
             and not frames(code) & frames(other)
-            and min(r.timestamp for r in theirs) <= min(r.timestamp for r in mine)
-            and max(r.timestamp for r in mine) <= max(r.timestamp for r in theirs)
+            and while_read(by_code[code], by_code[other])
         )
 
     kept: list[str] = []

@@ -150,8 +150,12 @@ def test_an_owner_code_and_serial_without_their_check_digit() -> None:
     ("AUB187052", True),  # a serial's 3 read as B: one correction
     ("U1234567", False),  # a British trailer plate is a letter and seven digits
     ("FU509092", False),  # three characters cut off: too little left to tell
-    ("FX5090926", False),  # no category before the serial
-    ("FUB0B0926", False),  # two corrections
+    ("FX50909", False),  # too short for any part
+    ("F0B0B0926", False),  # two corrections however it is read
+    ("WOL9738821", True),  # the category (a narrow J) lost between owner code and serial
+    ("W0L9738821", True),  # ... and one more correction
+    ("W0L97388Z1", False),  # ... two more
+    ("S8J479666", True),  # SBJU 479666 8 with its U and check digit lost, B read as 8
     ("CSQU3054383", False),  # a whole code is no part of one
 ])
 def test_a_code_with_characters_cut_off(text: str, expected: bool) -> None:

@@ -16,6 +16,7 @@ from edge.recognition.alphabet import ALNUM
 from edge.recognition.containers import find_container_codes, is_valid
 from edge.recognition.ocr import TextBox, TextLine, crop_quad
 from edge.recognition.reader import (
+    CHECK_DIGIT_WIDTH,
     MAX_CHAINS,
     MAX_PLATE_CHARS,
     Candidate,
@@ -359,20 +360,26 @@ def test_a_check_digit_is_never_the_start_of_the_size_type_code_below() -> None:
 
 
 @pytest.mark.parametrize(("ground", "ink"), [((40, 120, 30), (235, 235, 235)), ((150, 150, 150), (20, 20, 20))])
-def test_a_check_digits_box_is_cut_away_from_its_digit(ground: tuple[int, int, int], ink: tuple[int, int, int]) -> None:
-    # A boxed 1 read with its box's sides is a D or a 0; the inside alone is the digit. The region
+def test_a_check_digits_box_is_cut_away_from_its_digit(
+    reader: PlateReader, ground: tuple[int, int, int], ink: tuple[int, int, int]
+) -> None:
+    # A boxed 1 read with its box's sides is a D, or 111; the inside alone is the digit. The region
     # runs past the container's edge onto the frame's grey, as at a door's corner.
     img = np.full((120, 200, 3), 110, np.uint8)
     img[:, :140] = ground
     cv2.putText(img, "71", (10, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.2, ink, 3, cv2.LINE_AA)
-    cv2.rectangle(img, (80, 30), (108, 80), ink, 2)
-    cv2.putText(img, "1", (84, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.2, ink, 3, cv2.LINE_AA)
+    cv2.rectangle(img, (80, 30), (108, 80), ink, 3)
+    cv2.line(img, (94, 38), (94, 72), ink, 3)  # a narrow font's 1
+    cv2.line(img, (94, 38), (89, 43), ink, 2)
+    rows = reader.recognizer.recognize([img[40:72, 76:114]], min_width=CHECK_DIGIT_WIDTH)[0]
+    assert rows.text != "1"  # the box's sides, cut to the digit's rows, read as characters too
     found = _box_inside(img, (60, 10, 130, 100), min_height=25, text=(5, 35, 60, 45))
     assert found is not None
     crop, (x, y, w, h) = found
-    assert (x, y, w, h) == (81, 31, 27, 49)  # inside the sides
+    assert (x, y, w, h) == (82, 32, 25, 47)  # inside the sides
     edge = np.concatenate([crop[:, 0], crop[:, -1], crop[0], crop[-1]]).astype(int)
     assert np.abs(edge - np.array(ground)).max() < 40  # no side left on the crop's border
+    assert reader.recognizer.recognize([crop], min_width=CHECK_DIGIT_WIDTH)[0].text == "1"
     assert _box_inside(img, (0, 0, 60, 100), min_height=25, text=(5, 35, 60, 45)) is None  # no box there
 
 
