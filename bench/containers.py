@@ -15,6 +15,9 @@ number) are drawn the same way at each height.
 Per layout and height it prints the codes read exactly, the codes read wrong (a code HQ would get
 that is not the container's: the check digit is what keeps this at 0), the codes not read, and the
 plates reported from a container's print (the reader must take none). ``-v`` lists every miss.
+Last, ``--wrong-digits`` codes per layout and height are painted with a check digit that does not
+verify: none may be reported, and each that is (a digit misread into the one the check wants, or
+taken from other print) counts as a wrong code.
 
 Fonts: the training tool's (SIL OFL, from the npm registry's ``@fontsource`` packages), fetched once
 into ``--fonts`` (default ``.cache/fonts``, git-ignored) at bench time, never at run time;
@@ -179,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="codes drawn per layout and height (and ADR plates per height)")
     ap.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=list(LAYOUTS), metavar="LAYOUT",
                     help=f"of: {', '.join(repr(s) for s in LAYOUTS)}")
+    ap.add_argument("--wrong-digits", type=int, default=2, metavar="N",
+                    help="codes painted with a wrong check digit per layout and height (none may be read)")
     ap.add_argument("--seed", type=int, default=0)
     font_options(ap)
     ap.add_argument("--threads", type=int, default=2)
@@ -189,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--heights: characters under 6 px are no text the detector finds")
     if args.per_cell < 1:
         ap.error("--per-cell: at least 1")
+    if args.wrong_digits < 0:
+        ap.error("--wrong-digits: 0 or more")
     reader = PlateReader(RecognitionSection.model_validate({"threads": args.threads}))
     fonts: list[Path | None] = [None] if args.hershey else list(fonts_in(args.fonts, synth_tool()))
     painters = [Painter(f) for f in fonts]
@@ -220,16 +227,34 @@ def main(argv: list[str] | None = None) -> int:
                 font = painter.font.stem if painter.font else "hershey"
                 misses.append(f"ADR, {char_px} px, {font}: {want}: read {got or 'nothing'}")
         rows.append(row("adr", "hazard over UN", char_px, counts))
+    # Drawn last, so that the rows above draw the same codes whatever this is set to.
+    for layout in args.layouts if args.wrong_digits else ():
+        for char_px in sorted(args.heights):
+            counts = Counter[str]()
+            for _ in range(args.wrong_digits):
+                code, painter = random_code(rng), rng.choice(painters)
+                painted = code[:-1] + str((int(code[-1]) + rng.randint(1, 9)) % 10)
+                reads = reader.read(in_frame(container_face(painted, layout, painter, rng), char_px, rng))
+                got = [r.text for r in reads if r.kind == "container"]
+                counts["codes"] += 1
+                counts["exact"] += not got  # refused: the one right answer
+                counts["wrong"] += len(got)
+                counts["plates"] += sum(r.kind == "plate" for r in reads)
+                if got:
+                    font = painter.font.stem if painter.font else "hershey"
+                    misses.append(f"wrong digit, {layout}, {char_px} px, {font}: {format_code(painted)}: read {got}")
+            rows.append(row("wrong digit", layout, char_px, counts))
     print(f"{len(painters)} font(s); {args.per_cell} drawn per layout and height; characters "
           f"{', '.join(map(str, sorted(args.heights)))} px tall in a {FRAME[1]}x{FRAME[0]} frame\n")
     table(rows, ["kind", "layout", "char_px", "codes", "exact_pct", "wrong", "plates"],
-          title="exact: the code (or the ADR plate's numbers) read; wrong: another code reported; "
-          "plates: plates reported from the print")
+          title="exact: the code (or the ADR plate's numbers) read, or for a wrong digit none; wrong: "
+          "another code reported; plates: plates reported from the print")
     if args.verbose:
         for miss in misses:
             print(f"  {miss}")
     write_json(args.json, "containers", {"heights": sorted(args.heights), "per_cell": args.per_cell,
-                                         "fonts": len(painters), "rows": rows, "misses": misses})
+                                         "wrong_digits": args.wrong_digits, "fonts": len(painters), "rows": rows,
+                                         "misses": misses})
     return 0
 
 

@@ -191,17 +191,20 @@ def code_part(text: str, max_corrections: int = 1) -> bool:
     looked for around it. An owner code and serial without the check digit are ``code_head``'s.
 
     Three letters missing (``U1234567``) is not taken: a British trailer plate is a letter and
-    seven digits. The category dropped (``WOL9738821``: the J between owner code and serial lost,
-    a condensed font's narrow letter), and with it the check digit or another (``PRR623263``), is a
-    part too: no plate format is three letters and six or seven digits."""
+    seven digits. The category alone dropped (``WOL9738821``: the J between owner code and serial
+    lost, a condensed font's narrow letter) is a part too, its seven digits as read; with one more
+    character lost (``PRR623263``) it is not, as an Afghan plate's three letters, five digits and
+    a letter read with the letter as a digit (``HRT 38867 L`` as ``HRT388671``) look the same."""
     s = _alnum(text)
     if not CODE_LEN - 2 <= len(s) <= CODE_LEN - 1:
         return False
     for classes in ("L" * (len(s) - 8) + CODE_CLASSES[3:], CODE_CLASSES[: len(s)]):
         if _as_code(s, classes, max_corrections) is not None:
             return True
-    no_category = _coerce(s, CODE_CLASSES[:3] + CODE_CLASSES[4 : len(s) + 1])
-    return no_category is not None and no_category[1] <= max_corrections
+    if len(s) != CODE_LEN - 1 or not s[3:].isdigit():
+        return False
+    owner = _coerce(s[:3], CODE_CLASSES[:3])
+    return owner is not None and owner[1] <= max_corrections
 
 
 def code_piece(text: str, min_chars: int = 3, max_corrections: int = 1) -> bool:

@@ -81,14 +81,16 @@ def test_a_serial_whose_digit_does_not_verify_is_neither_a_code_nor_a_plate(read
 
 def test_the_bench_reads_every_layout_and_adr_plates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "containers.json"
-    assert main(["--hershey", "--per-cell", "2", "--heights", "28", "--json", str(out)]) == 0
+    assert main(["--hershey", "--per-cell", "2", "--heights", "28", "--wrong-digits", "1", "--json", str(out)]) == 0
     assert "exact" in capsys.readouterr().out
     figures = json.loads(out.read_text())["figures"]
     rows = {(r["kind"], r["layout"]): r for r in figures["rows"]}
-    assert set(rows) == {("container", "one line"), ("container", "two lines"), ("container", "size-type below"),
-                         ("container", "corner post"), ("adr", "hazard over UN")}
-    for row in rows.values():
-        assert row["codes"] == 2 and row["wrong"] == 0  # the check digit lets no wrong code through
+    layouts = ("one line", "two lines", "size-type below", "corner post")
+    assert set(rows) == {("container", lay) for lay in layouts} | {("wrong digit", lay) for lay in layouts} | {
+        ("adr", "hazard over UN")}
+    for (kind, _), row in rows.items():
+        assert row["codes"] == (1 if kind == "wrong digit" else 2)
+        assert row["wrong"] == 0  # the check digit lets no wrong code through
     assert rows[("container", "one line")]["exact_pct"] == 100.0
     assert rows[("adr", "hazard over UN")]["exact_pct"] == 100.0
 

@@ -155,7 +155,8 @@ def test_an_owner_code_and_serial_without_their_check_digit() -> None:
     ("WOL9738821", True),  # the category (a narrow J) lost between owner code and serial
     ("W0L9738821", True),  # ... and one more correction
     ("W0L97388Z1", False),  # ... two more
-    ("S8J479666", True),  # SBJU 479666 8 with its U and check digit lost, B read as 8
+    ("SMG14419L", False),  # an Afghan plate: a letter where the serial's last digit would be
+    ("HRT388671", False),  # another read with its L as 1, as a code without category and digit would be
     ("CSQU3054383", False),  # a whole code is no part of one
 ])
 def test_a_code_with_characters_cut_off(text: str, expected: bool) -> None:
