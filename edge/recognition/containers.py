@@ -207,6 +207,16 @@ def code_part(text: str, max_corrections: int = 1) -> bool:
     return owner is not None and owner[1] <= max_corrections
 
 
+def code_shaped(text: str) -> int | None:
+    """Where a run of OCR text holds a whole container code as read, owner code, category and
+    seven digits, whether or not its check digit verifies (the index of its first character
+    among the text's letters and digits); None where it holds none. A container's print all the
+    same, which no plate format reads so. No character is corrected: with one, a truck's phone
+    number (`PROCHEM 281-880-8231`, `HEM2` for `HEMZ`) took the plate beside it for print."""
+    s = _alnum(text)
+    return next((i for i in range(len(s) - CODE_LEN + 1) if _as_code(s[i : i + CODE_LEN], CODE_CLASSES, 0)), None)
+
+
 def code_piece(text: str, min_chars: int = 3, max_corrections: int = 1) -> bool:
     """Whether a run of OCR text fits somewhere inside a container code: letters of the owner code,
     the category in its place, digits of the serial (``XWO``, ``ZU12``, ``4070430``). Only for a

@@ -62,6 +62,7 @@ from edge.recognition.containers import (
     code_head,
     code_part,
     code_piece,
+    code_shaped,
     find_container_codes,
     format_code,
     is_size_type,
@@ -828,6 +829,7 @@ class PlateReader:
         out: list[PlateRead] = []
         seen: set[str] = set()
         heads: dict[str, list[int]] = {}
+        unverified: list[tuple[int, int, int, int]] = []
         # A container code is often split over several boxes: owner and category, serial, and a
         # check digit in a box of its own; on one line, on two, or one character per line down a
         # corner post. The boxes are joined in reading order, so a boxed digit that sits higher
@@ -838,12 +840,18 @@ class PlateReader:
             codes = find_container_codes(joined, probs=probs)
             if not codes and (head := code_head(joined)) is not None:
                 heads.setdefault(head, chain)
+            elif not codes and (at := code_shaped(joined)) is not None:
+                # A whole code whose check digit fails (a character misread past mending, or the
+                # digit painted wrong): no container to report, but its print is no plate either
+                # (its serial and digit, seven digits, fit many formats). Only the boxes it was
+                # read from: a chain runs on into other texts.
+                owners = [j for j in chain for ch in lines[j].text.upper() if ch in ALNUM]
+                unverified.append(_union_rect([boxes[j] for j in dict.fromkeys(owners[at : at + CODE_LEN])]))
             for code in codes:
                 if code.code in seen or _digit_from_line_below(code, chain, boxes, lines):
                     continue
                 seen.add(code.code)
                 out.append(self._container_read(code.code, [boxes[j] for j in chain], [lines[j] for j in chain]))
-        unverified: list[tuple[int, int, int, int]] = []
         # A code read with characters cut off at either end, or an owner code and serial down a
         # corner post: the line (or column) is looked at again, longer and closer, for the whole
         # code; once a frame, whichever pass boxed it.

@@ -91,6 +91,8 @@ def test_the_bench_reads_every_layout_and_adr_plates(tmp_path: Path, capsys: pyt
     for (kind, _), row in rows.items():
         assert row["codes"] == (1 if kind == "wrong digit" else 2)
         assert row["wrong"] == 0  # the check digit lets no wrong code through
+        if kind == "wrong digit":
+            assert row["plates"] == 0  # a code that does not verify is still no plate
     assert rows[("container", "one line")]["exact_pct"] == 100.0
     assert rows[("adr", "hazard over UN")]["exact_pct"] == 100.0
 

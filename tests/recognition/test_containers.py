@@ -12,6 +12,7 @@ from edge.recognition.containers import (
     code_head,
     code_part,
     code_piece,
+    code_shaped,
     find_container_codes,
     is_size_type,
     is_valid,
@@ -161,6 +162,19 @@ def test_an_owner_code_and_serial_without_their_check_digit() -> None:
 ])
 def test_a_code_with_characters_cut_off(text: str, expected: bool) -> None:
     assert code_part(text) is expected
+
+
+@pytest.mark.parametrize(("text", "at"), [
+    ("CSQU3054380", 0),  # its check digit fails: still a code's print
+    ("CSQU 305438 3", 0),
+    ("22G1CSQU3054380", 4),  # anywhere in the text
+    ("C5QU3054380", None),  # a character out of its class
+    ("CSQA3054380", None),  # no category
+    ("ABC1234567", None),  # ten characters
+    ("PROCHEM2818808231", None),  # a phone number on a truck: HEM2 is no owner code and category
+])
+def test_a_whole_code_shape_whether_or_not_it_verifies(text: str, at: int | None) -> None:
+    assert code_shaped(text) == at
 
 
 @pytest.mark.parametrize(("text", "expected"), [
