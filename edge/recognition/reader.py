@@ -297,11 +297,9 @@ class PlateReader:
         frame = ensure_bgr(image)
         ox, oy = 0, 0
         if roi is not None:
-            x, y, w, h = (int(v) for v in roi)
-            fh, fw = frame.shape[:2]
-            x0, y0 = max(0, x), max(0, y)
-            x1, y1 = min(fw, x + w), min(fh, y + h)
+            x0, y0, x1, y1 = _bounds(frame, (int(roi[0]), int(roi[1]), int(roi[2]), int(roi[3])))
             if x1 - x0 < 8 or y1 - y0 < 8:
+                fh, fw = frame.shape[:2]
                 raise ValueError(f"ROI {roi} leaves nothing of a {fw}x{fh} frame")
             frame = frame[y0:y1, x0:x1]
             ox, oy = x0, y0
@@ -845,7 +843,7 @@ class PlateReader:
                 # digit painted wrong): no container to report, but its print is no plate either
                 # (its serial and digit, seven digits, fit many formats). Only the boxes it was
                 # read from: a chain runs on into other texts.
-                owners = [j for j in chain for ch in lines[j].text.upper() if ch in ALNUM]
+                owners = _char_boxes(chain, lines)
                 unverified.append(_union_rect([boxes[j] for j in dict.fromkeys(owners[at : at + CODE_LEN])]))
             for code in codes:
                 if code.code in seen or _digit_from_line_below(code, chain, boxes, lines):
@@ -1009,8 +1007,7 @@ class PlateReader:
             crop, (bx, by, bw, bh) = inside
             line = self.recognizer.recognize([crop], min_width=CHECK_DIGIT_WIDTH)[0]
             if len(line.text) == 1 and line.text in DIGITS and line.confs[0] >= CHECK_DIGIT_MIN_CONF:
-                box = TextBox(np.array([[bx, by], [bx + bw, by], [bx + bw, by + bh], [bx, by + bh]], np.float32), 1.0)
-                return (box, line.confs[0]) if line.text == want else None
+                return (_rect_box(bx, by, bx + bw, by + bh), line.confs[0]) if line.text == want else None
         # No box found, or nothing read in it: the place where the digit is painted is read. A text
         # box is 1.5 to 2.1 times as tall as its characters, so both are tried; the digit must be the
         # one the check demands either way.
@@ -1024,8 +1021,7 @@ class PlateReader:
             line = self.recognizer.recognize([img[ry0:ry1, rx0:rx1]], min_width=CHECK_DIGIT_WIDTH)[0]
             ch = line.text[-1:] if line.text[:1] in BOX_SIDE and len(line.text) == 2 else line.text
             if _as_digit(ch) == want and line.confs[-1] >= CHECK_DIGIT_MIN_CONF:
-                box = TextBox(np.array([[rx0, ry0], [rx1, ry0], [rx1, ry1], [rx0, ry1]], np.float32), 1.0)
-                return box, line.confs[-1]
+                return _rect_box(rx0, ry0, rx1, ry1), line.confs[-1]
         return None
 
 
@@ -1034,10 +1030,15 @@ def _digit_from_line_below(code: ContainerCode, chain: list[int], boxes: list[Te
     of a longer text below its serial: the size and type code under it (`45G1`), whose first digit
     verifies one head in ten, misread heads included (`JJCU 159964 5`, its boxed digit unseen, gave
     `JJCU1599644`). A digit below the serial is a corner post's row, a text of its own."""
-    owners = [j for j in chain for ch in lines[j].text.upper() if ch in ALNUM]
+    owners = _char_boxes(chain, lines)
     serial, digit = owners[code.start + CODE_LEN - 2], owners[code.start + CODE_LEN - 1]
-    return (digit != serial and not _in_row(boxes[digit].rect, boxes[serial].rect)
-            and sum(ch in ALNUM for ch in lines[digit].text.upper()) > 1)
+    return digit != serial and not _in_row(boxes[digit].rect, boxes[serial].rect) and owners.count(digit) > 1
+
+
+def _char_boxes(chain: list[int], lines: list[TextLine]) -> list[int]:
+    """For each letter and digit of the texts ``chain`` joined (as ``find_container_codes`` and
+    ``code_shaped`` count them), the index of the text it was read in."""
+    return [j for j in chain for ch in lines[j].text.upper() if ch in ALNUM]
 
 
 def _box_inside(
@@ -1213,6 +1214,11 @@ def _in_row(rect: Rect, row: Rect) -> bool:
     """``rect``'s middle lies within ``row``'s height: a text on the same line, whatever its width."""
     mid = rect[1] + rect[3] / 2
     return row[1] <= mid <= row[1] + row[3]
+
+
+def _rect_box(x0: int, y0: int, x1: int, y1: int) -> TextBox:
+    """An upright box from its corners, as the detector would give it (sure of it)."""
+    return TextBox(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32), 1.0)
 
 
 def _bounds(img: np.ndarray, rect: Rect) -> tuple[int, int, int, int]:

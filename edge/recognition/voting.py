@@ -151,12 +151,8 @@ def vote_codes(reads: Iterable[PlateRead]) -> list[tuple[PlateRead, float, int]]
     by_code: dict[str, list[PlateRead]] = defaultdict(list)
     for r in reads:
         by_code[r.text].append(r)
-
-    def frames(code: str) -> set[tuple[str, int]]:
-        return {(r.camera, r.frame_seq) for r in by_code[code]}
-
-    def weight(code: str) -> float:
-        return sum(r.confidence for r in by_code[code])
+    frames = {code: {(r.camera, r.frame_seq) for r in rs} for code, rs in by_code.items()}
+    weight = {code: sum(r.confidence for r in rs) for code, rs in by_code.items()}
 
     def while_read(mine: list[PlateRead], theirs: list[PlateRead]) -> bool:
         for camera in {r.camera for r in mine}:
@@ -169,26 +165,26 @@ def vote_codes(reads: Iterable[PlateRead]) -> list[tuple[PlateRead, float, int]]
         return (
             len(code) == len(other)
             and sum(a != b for a, b in zip(code, other, strict=True)) <= 2
-            and len(frames(code)) < len(frames(other))
-            and not frames(code) & frames(other)
+            and len(frames[code]) < len(frames[other])
+            and not frames[code] & frames[other]
             and while_read(by_code[code], by_code[other])
         )
 
     kept: list[str] = []
     absorbed: dict[str, list[str]] = defaultdict(list)
-    for code in sorted(by_code, key=lambda c: (-len(frames(c)), -weight(c))):
+    for code in sorted(by_code, key=lambda c: (-len(frames[c]), -weight[c])):
         host = next((k for k in kept if misread_of(code, k)), None)
         if host is None:
             kept.append(code)
         else:
             absorbed[host].append(code)
             log.info("container code %s (%d frames) taken for a misread of %s (%d frames)",
-                     code, len(frames(code)), host, len(frames(host)))
+                     code, len(frames[code]), host, len(frames[host]))
     out: list[tuple[PlateRead, float, int]] = []
     for code in sorted(kept, key=lambda c: min((r.timestamp, r.frame_seq) for r in by_code[c])):
         best = max(by_code[code], key=lambda r: r.confidence)
-        share = weight(code) / max(weight(code) + sum(weight(c) for c in absorbed[code]), 1e-9)
-        seen = len(frames(code)) + sum(len(frames(c)) for c in absorbed[code])
+        share = weight[code] / max(weight[code] + sum(weight[c] for c in absorbed[code]), 1e-9)
+        seen = len(frames[code]) + sum(len(frames[c]) for c in absorbed[code])
         out.append((best, round(best.confidence * share, 4), seen))
     return out
 
